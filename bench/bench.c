@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* `uhmm bench`: run the benchmarks, print a table or JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "uhmm.h"
+
+double bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double bench_median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void bench_add(struct bench_ctx *ctx, const char *name, double value, const char *unit,
+	       double baseline, const char *baseline_name, const char *target)
+{
+	struct bench_result *r;
+
+	if (ctx->nr_results == ctx->max_results)
+		return;
+	r = &ctx->results[ctx->nr_results++];
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->value = value;
+	r->unit = unit;
+	r->baseline = baseline;
+	r->baseline_name = baseline_name;
+	r->target = target;
+}
+
+static void print_table(const struct bench_ctx *ctx)
+{
+	int i;
+
+	printf("%-34s %12s %-10s %12s %8s  %-40s %s\n", "benchmark", "value", "unit",
+	       "baseline", "ratio", "baseline is", "target");
+	for (i = 0; i < ctx->nr_results; i++) {
+		const struct bench_result *r = &ctx->results[i];
+
+		printf("%-34s %12.3f %-10s %12.3f %8.3f  %-40s %s\n", r->name, r->value, r->unit,
+		       r->baseline, r->value / r->baseline, r->baseline_name, r->target);
+	}
+}
+
+static void print_json(const struct bench_ctx *ctx)
+{
+	int i;
+
+	printf("[\n");
+	for (i = 0; i < ctx->nr_results; i++) {
+		const struct bench_result *r = &ctx->results[i];
+
+		printf("  {\"name\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"baseline\": %.6g, "
+		       "\"ratio\": %.6g}%s\n", r->name, r->value, r->unit, r->baseline,
+		       r->value / r->baseline, i + 1 < ctx->nr_results ? "," : "");
+	}
+	printf("]\n");
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(struct bench_ctx *ctx);
+	} suites[] = {
+		{ "memremap", bench_memremap },
+		{ "percpu_ref", bench_percpu_ref },
+	};
+	struct bench_result results[64];
+	struct bench_ctx ctx = { .runs = 5, .results = results, .max_results = 64 };
+	const char *filter = NULL;
+	bool json = false;
+	size_t s;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+			ctx.runs = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
+			filter = argv[++i];
+		} else {
+			fprintf(stderr, "usage: uhmm bench [--json] [--runs N] [--filter NAME]\n");
+			return 2;
+		}
+	}
+	if (ctx.runs < 1 || ctx.runs > 1000) {
+		fprintf(stderr, "uhmm bench: --runs must be 1 to 1000\n");
+		return 2;
+	}
+	for (s = 0; s < sizeof(suites) / sizeof(suites[0]); s++)
+		if (!filter || strstr(suites[s].name, filter))
+			suites[s].fn(&ctx);
+	if (json)
+		print_json(&ctx);
+	else
+		print_table(&ctx);
+	return 0;
+}

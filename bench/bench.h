@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Benchmarks: each measures something of uhmm and, in the same run, the
+ * baseline it is judged against; the ratio is value / baseline.  Times are
+ * medians over several runs, because these machines are shared and noisy.
+ */
+#ifndef UHMM_BENCH_H
+#define UHMM_BENCH_H
+
+#include <stdbool.h>
+
+struct bench_result {
+	char name[64];
+	double value;
+	const char *unit;	/* a unit ending in "/s" is a throughput */
+	double baseline;
+	const char *baseline_name;
+	const char *target;	/* the goal, in words */
+};
+
+struct bench_ctx {
+	int runs;
+	struct bench_result *results;
+	int nr_results;
+	int max_results;
+};
+
+void bench_add(struct bench_ctx *ctx, const char *name, double value, const char *unit,
+	       double baseline, const char *baseline_name, const char *target);
+
+double bench_now_ns(void);
+double bench_median(double *v, int n);
+
+/* One function per subsystem. */
+void bench_memremap(struct bench_ctx *ctx);
+void bench_percpu_ref(struct bench_ctx *ctx);
+
+#endif

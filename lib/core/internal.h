@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Helpers shared by the library's own files; never installed. */
+#ifndef UHMM_LIB_INTERNAL_H
+#define UHMM_LIB_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include <uhmm/log.h>
+
+#define UHMM_EXPORT __attribute__((visibility("default")))
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((__typeof__(x))(a) - 1))
+#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a) - 1))
+#define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a) - 1)) == 0)
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
+
+void uhmm_vlog(int level, const char *fmt, va_list ap);
+void uhmm_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void uhmm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define pr_err(...)	uhmm_log(UHMM_LOG_ERR, __VA_ARGS__)
+#define pr_warn(...)	uhmm_log(UHMM_LOG_WARNING, __VA_ARGS__)
+#define pr_info(...)	uhmm_log(UHMM_LOG_INFO, __VA_ARGS__)
+#define pr_debug(...)	uhmm_log(UHMM_LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * WARN(cond, fmt, ...): log and count a state that must be impossible or an
+ * API misuse; evaluates to cond, like the kernel's.
+ */
+#define WARN(cond, ...) ({						\
+	bool __c = !!(cond);						\
+	if (unlikely(__c))						\
+		uhmm_warn(__VA_ARGS__);					\
+	__c;								\
+})
+#define WARN_ON(cond) WARN(cond, "WARNING at %s:%d: %s", __FILE__, __LINE__, #cond)
+
+#endif /* UHMM_LIB_INTERNAL_H */

@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The uhmm command: one function per verb. */
+#ifndef UHMM_TOOL_H
+#define UHMM_TOOL_H
+
+int cmd_demo(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif
