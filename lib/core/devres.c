@@ -18,6 +18,21 @@ struct devres {
 	max_align_t payload[];		/* a devm allocation's memory */
 };
 
+/* The payload is aligned for any type, so the node must be too. */
+static struct devres *devres_alloc(size_t payload)
+{
+	size_t size = sizeof(struct devres) + payload;
+	struct devres *dr;
+
+	if (payload > SIZE_MAX - sizeof(struct devres) - _Alignof(max_align_t))
+		return NULL;
+	size = ALIGN_UP(size, _Alignof(max_align_t));
+	dr = aligned_alloc(_Alignof(max_align_t), size);
+	if (dr)
+		memset(dr, 0, sizeof(*dr));
+	return dr;
+}
+
 static void devres_add(struct uhmm_device *dev, struct devres *dr)
 {
 	pthread_mutex_lock(&dev->devres_lock);
@@ -68,7 +83,7 @@ UHMM_EXPORT int uhmm_devm_add_action(struct uhmm_device *dev, void (*action)(voi
 
 	if (!dev || !action)
 		return -EINVAL;
-	dr = calloc(1, sizeof(*dr));
+	dr = devres_alloc(0);
 	if (!dr)
 		return -ENOMEM;
 	dr->action = action;
@@ -124,7 +139,7 @@ UHMM_EXPORT void *uhmm_devm_kmalloc(struct uhmm_device *dev, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	dr = size <= SIZE_MAX - sizeof(*dr) ? malloc(sizeof(*dr) + size) : NULL;
+	dr = devres_alloc(size);
 	if (!dr) {
 		errno = ENOMEM;
 		return NULL;

@@ -65,14 +65,20 @@ static inline void list_splice_init(struct list_head *list, struct list_head *he
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 #define list_last_entry(head, type, member) list_entry((head)->prev, type, member)
 
+/*
+ * Walk the list heads and compute each entry inside the loop, so the head
+ * itself is never treated as an entry (which UBSan rightly calls misaligned).
+ */
 #define list_for_each_entry(pos, head, member)					\
-	for (pos = list_entry((head)->next, __typeof__(*pos), member);		\
-	     &pos->member != (head);						\
-	     pos = list_entry(pos->member.next, __typeof__(*pos), member))
+	for (struct list_head *__pos = (head)->next;				\
+	     __pos != (head) &&							\
+	     ((pos = list_entry(__pos, __typeof__(*pos), member)), 1);		\
+	     __pos = __pos->next)
 
 #define list_for_each_entry_reverse(pos, head, member)				\
-	for (pos = list_entry((head)->prev, __typeof__(*pos), member);		\
-	     &pos->member != (head);						\
-	     pos = list_entry(pos->member.prev, __typeof__(*pos), member))
+	for (struct list_head *__pos = (head)->prev;				\
+	     __pos != (head) &&							\
+	     ((pos = list_entry(__pos, __typeof__(*pos), member)), 1);		\
+	     __pos = __pos->prev)
 
 #endif

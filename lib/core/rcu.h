@@ -1,29 +1,41 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * RCU for uhmm: liburcu's "bulletproof" flavour, which registers reader
- * threads by itself, so a thread that calls into uhmm never has to.
- * The read-side primitives are inlined (_LGPL_SOURCE).
+ * RCU for uhmm: liburcu's membarrier flavour (urcu-memb), whose read side is
+ * a per-thread counter and compiler barriers only.  liburcu wants every
+ * reader thread registered; uhmm registers a thread the first time it enters
+ * a read-side section and unregisters it when the thread exits, so callers of
+ * uhmm never have to.  The read-side primitives are inlined (_LGPL_SOURCE).
  */
 #ifndef UHMM_LIB_RCU_H
 #define UHMM_LIB_RCU_H
 
+#include <stdbool.h>
+
 #define _LGPL_SOURCE
-#include <urcu/urcu-bp.h>
+#include <urcu/urcu-memb.h>
 #include <urcu/pointer.h>
+
+#include "internal.h"
+
+extern __thread bool uhmm_rcu_registered __attribute__((tls_model("initial-exec")));
+void uhmm_rcu_register_thread(void);
 
 static inline void rcu_read_lock(void)
 {
-	urcu_bp_read_lock();
+	if (unlikely(!uhmm_rcu_registered))
+		uhmm_rcu_register_thread();
+	urcu_memb_read_lock();
 }
 
 static inline void rcu_read_unlock(void)
 {
-	urcu_bp_read_unlock();
+	urcu_memb_read_unlock();
 }
 
+/* Wait until every read-side section that began before this call has ended. */
 static inline void synchronize_rcu(void)
 {
-	urcu_bp_synchronize_rcu();
+	urcu_memb_synchronize_rcu();
 }
 
 #endif
