@@ -4,10 +4,11 @@
  * killed, with the kernel's semantics.
  *
  * In percpu mode every thread counts in its own cache line, so get and put
- * never touch a line another thread writes.  Killing the ref switches it to
- * atomic mode: the per-thread counts are folded into one shared counter after
- * an RCU grace period, and from then on the ref behaves like an atomic count
- * whose release callback runs exactly once, when it reaches zero.
+ * never touch a line another thread writes and use no locked instruction.
+ * Killing the ref switches it to atomic mode: once no thread can still be
+ * adding to its own count, the per-thread counts are folded into one shared
+ * counter, and from then on the ref behaves like an atomic count whose
+ * release callback runs exactly once, when it reaches zero.
  *
  * Threads: the first 64 threads alive at once get a private counter; further
  * threads count on the shared counter (correct, only slower).
@@ -75,8 +76,9 @@ void uhmm_percpu_ref_exit(struct uhmm_percpu_ref *ref);
  * @ref: a ref the caller knows to be above zero
  * @nr: how many
  *
- * Lock-free, async-signal-safe; in percpu mode it writes only the calling
- * thread's counter.
+ * Lock-free and async-signal-safe once the calling thread has used any ref
+ * before (the first use claims a thread slot); in percpu mode it writes only
+ * the calling thread's counter.
  */
 void uhmm_percpu_ref_get_many(struct uhmm_percpu_ref *ref, unsigned long nr);
 /** uhmm_percpu_ref_get() - take one reference; see uhmm_percpu_ref_get_many() */
@@ -100,12 +102,6 @@ bool uhmm_percpu_ref_tryget(struct uhmm_percpu_ref *ref);
 bool uhmm_percpu_ref_tryget_live(struct uhmm_percpu_ref *ref);
 
 /**
- * uhmm_percpu_ref_tryget_live_rcu() - uhmm_percpu_ref_tryget_live() for a
- * caller already inside an RCU read-side critical section
- */
-bool uhmm_percpu_ref_tryget_live_rcu(struct uhmm_percpu_ref *ref);
-
-/**
  * uhmm_percpu_ref_put_many() - drop @nr references
  *
  * If the ref is dead and this drops the count to zero, the release callback
@@ -120,9 +116,10 @@ void uhmm_percpu_ref_put(struct uhmm_percpu_ref *ref);
  * @ref: a live ref
  * @confirm_kill: called once every later tryget_live is sure to fail; may be NULL
  *
- * Switches @ref to atomic mode, which waits for an RCU grace period: it may
- * sleep and must not be called inside an RCU read-side critical section or
- * from a release callback.  Killing a ref twice is a bug and is WARNed about.
+ * Switches @ref to atomic mode, which waits (briefly) until no thread is in
+ * the middle of a get or put of any ref; so it must not be called from a
+ * signal handler, nor from a release callback.  Killing a ref twice is a bug
+ * and is WARNed about.
  */
 void uhmm_percpu_ref_kill_and_confirm(struct uhmm_percpu_ref *ref,
 				      uhmm_percpu_ref_func_t confirm_kill);
@@ -133,7 +130,7 @@ void uhmm_percpu_ref_kill(struct uhmm_percpu_ref *ref);
  * uhmm_percpu_ref_switch_to_atomic_sync() - leave percpu mode and stay out of it
  *
  * The ref keeps its count; gets and puts go to the shared counter until
- * uhmm_percpu_ref_switch_to_percpu().  Waits for a grace period.
+ * uhmm_percpu_ref_switch_to_percpu().  Waits as uhmm_percpu_ref_kill() does.
  */
 void uhmm_percpu_ref_switch_to_atomic_sync(struct uhmm_percpu_ref *ref);
 

@@ -14,7 +14,7 @@ static void *log_data;		/* protected by log_lock */
 static atomic_int log_level = UHMM_LOG_WARNING;
 static atomic_ulong warn_count;
 
-void uhmm_set_log_fn(uhmm_log_fn fn, void *data)
+UHMM_EXPORT void uhmm_set_log_fn(uhmm_log_fn fn, void *data)
 {
 	pthread_mutex_lock(&log_lock);
 	log_fn = fn;
@@ -22,12 +22,12 @@ void uhmm_set_log_fn(uhmm_log_fn fn, void *data)
 	pthread_mutex_unlock(&log_lock);
 }
 
-void uhmm_set_log_level(int level)
+UHMM_EXPORT void uhmm_set_log_level(int level)
 {
 	atomic_store(&log_level, level);
 }
 
-unsigned long uhmm_warn_count(void)
+UHMM_EXPORT unsigned long uhmm_warn_count(void)
 {
 	return atomic_load(&warn_count);
 }

@@ -2,29 +2,36 @@
 /*
  * percpu_ref in user space.
  *
- * Each ref owns UHMM_PERCPU_SLOTS cache lines, one per thread slot.  A thread
- * claims a slot the first time it uses any ref and gives it back when it
- * exits; a slot is written only by its owner, with a single non-locked add,
- * which is safe against a signal handler on the same thread.  The shared
- * counter holds a large bias while the ref is in percpu mode, so it never
- * reads zero then.
+ * The kernel counts in per-CPU variables and relies on preemption being off
+ * for the few instructions of a get or put.  uhmm counts per thread instead:
+ * a thread claims one of UHMM_PERCPU_SLOTS slots the first time it uses any
+ * ref and gives it back when it exits.  Each ref has one cache line per slot,
+ * written only by the slot's owner with a single non-locked add (safe against
+ * a signal handler on the same thread).  The shared counter holds a large
+ * bias while the ref is in percpu mode, so it never reads zero then.
  *
- * Switching to atomic mode sets the ATOMIC bit, waits for an RCU grace period
- * so that no thread is still inside a per-slot update, then folds the slots
- * into the shared counter and removes the bias.  Every get/put runs inside an
- * RCU read-side critical section for exactly that reason.
+ * Switching to atomic mode must not lose an add that a thread is making to
+ * its slot at that moment.  A thread marks itself active around the few
+ * instructions that read the mode and add to its slot; the switch sets the
+ * ATOMIC bit, issues membarrier() so that every thread has either published
+ * its "active" mark or will see the new mode, then waits until each active
+ * thread has left its section, and only then folds the slots into the shared
+ * counter.  The fast path costs two plain stores and no fence: the grace
+ * period of RCU, specialised to a section of a handful of instructions.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <uhmm/percpu_ref.h>
 
 #include "internal.h"
-#include "rcu.h"
 
 #define UHMM_PERCPU_SLOTS	64
 
@@ -36,6 +43,11 @@
 
 #define REF_INIT_FLAGS	(UHMM_PERCPU_REF_INIT_ATOMIC | UHMM_PERCPU_REF_INIT_DEAD | \
 			 UHMM_PERCPU_REF_ALLOW_REINIT)
+
+/* Not in Debian 12's headers everywhere; values from the kernel's uapi. */
+#define MEMBARRIER_CMD_GLOBAL				(1 << 0)
+#define MEMBARRIER_CMD_PRIVATE_EXPEDITED		(1 << 3)
+#define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED	(1 << 4)
 
 struct percpu_slot {
 	unsigned long count;
@@ -57,10 +69,20 @@ static pthread_mutex_t switch_lock = PTHREAD_MUTEX_INITIALIZER;
 #define SLOT_UNCLAIMED	(-1)
 #define SLOT_NONE	(-2)	/* all slots taken: use the shared counter */
 
+/* Per thread slot: is its owner inside a fast-path section (nesting depth)? */
+struct thread_slot {
+	unsigned long active;
+} __attribute__((aligned(64)));
+
+static struct thread_slot thread_slots[UHMM_PERCPU_SLOTS];
 static _Atomic uint64_t slots_in_use;
 static pthread_key_t slot_key;
-static pthread_once_t slot_key_once = PTHREAD_ONCE_INIT;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 static __thread int this_slot __attribute__((tls_model("initial-exec"))) = SLOT_UNCLAIMED;
+
+/* How switch_to_atomic() makes every thread's marks visible; set by slot_init(). */
+static int membarrier_cmd;
+static pid_t membarrier_pid;	/* the process that registered; protected by switch_lock */
 
 static void slot_release(void *arg)
 {
@@ -69,18 +91,48 @@ static void slot_release(void *arg)
 	atomic_fetch_and(&slots_in_use, ~(UINT64_C(1) << slot));
 }
 
-static void slot_key_create(void)
+/*
+ * After fork only the forking thread exists in the child: free the other
+ * threads' slots, whose "active" marks would otherwise never clear.
+ */
+static void slot_atfork_child(void)
+{
+	uint64_t mine = this_slot >= 0 ? UINT64_C(1) << this_slot : 0;
+	int i;
+
+	for (i = 0; i < UHMM_PERCPU_SLOTS; i++)
+		if (i != this_slot)
+			thread_slots[i].active = 0;
+	atomic_store(&slots_in_use, mine);
+	membarrier_pid = 0;
+}
+
+static void slot_init(void)
 {
 	if (pthread_key_create(&slot_key, slot_release))
 		pr_err("percpu_ref: no thread key, every thread counts on the shared counter");
+	pthread_atfork(NULL, NULL, slot_atfork_child);
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
+		membarrier_cmd = MEMBARRIER_CMD_PRIVATE_EXPEDITED;
+		membarrier_pid = getpid();
+	} else if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0) {
+		membarrier_cmd = MEMBARRIER_CMD_GLOBAL;
+	} else {
+		/* Without membarrier the per-thread mode cannot be left safely. */
+		pr_warn("percpu_ref: membarrier() unavailable; refs count atomically");
+		membarrier_cmd = 0;
+	}
 }
 
-static int slot_claim(void)
+static __attribute__((noinline, cold)) int slot_claim(void)
 {
-	uint64_t used = atomic_load(&slots_in_use);
+	uint64_t used;
 	int slot;
 
-	pthread_once(&slot_key_once, slot_key_create);
+	pthread_once(&slot_once, slot_init);
+	if (!membarrier_cmd)
+		return this_slot = SLOT_NONE;
+	used = atomic_load(&slots_in_use);
 	do {
 		if (used == UINT64_MAX)
 			return this_slot = SLOT_NONE;
@@ -103,56 +155,89 @@ static inline int this_thread_slot(void)
 	return slot_claim();
 }
 
+/* Make every thread's stores so far visible, and every later load see ours. */
+static void membarrier_all_threads(void)
+{
+	if (membarrier_cmd == MEMBARRIER_CMD_PRIVATE_EXPEDITED && membarrier_pid != getpid()) {
+		/* A forked child registers again. */
+		syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+		membarrier_pid = getpid();
+	}
+	if (syscall(SYS_membarrier, membarrier_cmd, 0, 0))
+		WARN(1, "percpu_ref: membarrier failed: %d", errno);
+}
+
+/* Wait until no thread is inside a fast-path section it entered before now. */
+static void wait_for_slot_sections(void)
+{
+	uint64_t used = atomic_load(&slots_in_use);
+	int i;
+
+	membarrier_all_threads();
+	for (i = 0; i < UHMM_PERCPU_SLOTS; i++) {
+		if (!(used & (UINT64_C(1) << i)) || i == this_slot)
+			continue;
+		while (__atomic_load_n(&thread_slots[i].active, __ATOMIC_ACQUIRE))
+			sched_yield();
+	}
+}
+
+/* --- the fast path --------------------------------------------------- */
+
 /* A single add instruction: not atomic across CPUs, but atomic against signals. */
 static inline void slot_add(struct percpu_slot *slot, unsigned long nr)
 {
 #if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-	__asm__ volatile("addq %1, %0" : "+m"(slot->count) : "r"(nr));
+	__asm__ volatile("addq %1, %0" : "+m"(slot->count) : "r"(nr) : "memory");
 #else
 	__atomic_fetch_add(&slot->count, nr, __ATOMIC_RELAXED);
 #endif
 }
 
-/* --- the fast path --------------------------------------------------- */
-
 static inline unsigned long load_ptr(struct uhmm_percpu_ref *ref)
 {
-	return __atomic_load_n(&ref->percpu_count_ptr, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&ref->percpu_count_ptr, __ATOMIC_RELAXED);
 }
 
 /*
- * Return the calling thread's slot if @ptr (a value of percpu_count_ptr) is
- * in percpu mode and the thread has a slot, else NULL.  Caller is in an RCU
- * read-side critical section.
+ * Add @nr to the calling thread's count of @ref if @ref is in percpu mode.
+ * Return false if it is not (or the thread has no slot): the caller then
+ * uses the shared counter.  *@ptrp gets the mode bits seen.
  */
-static inline struct percpu_slot *ptr_this_slot(unsigned long ptr)
+static inline bool percpu_add(struct uhmm_percpu_ref *ref, unsigned long nr,
+			      unsigned long *ptrp)
 {
-	int slot;
+	int slot = this_thread_slot();
+	unsigned long ptr, depth;
+	struct thread_slot *ts;
 
-	if (unlikely(ptr & REF_ATOMIC_DEAD))
-		return NULL;
-	slot = this_thread_slot();
-	if (unlikely(slot < 0))
-		return NULL;
-	return (struct percpu_slot *)ptr + slot;
-}
-
-static inline struct percpu_slot *ref_this_slot(struct uhmm_percpu_ref *ref)
-{
-	return ptr_this_slot(load_ptr(ref));
+	if (unlikely(slot < 0)) {
+		*ptrp = load_ptr(ref) | REF_ATOMIC;
+		return false;
+	}
+	ts = &thread_slots[slot];
+	/*
+	 * A nesting depth, so that a signal handler's section inside ours
+	 * works: the handler leaves the depth as it found it, so restoring the
+	 * value read here is right whatever interrupted us.
+	 */
+	depth = __atomic_load_n(&ts->active, __ATOMIC_RELAXED);
+	__atomic_store_n(&ts->active, depth + 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	ptr = load_ptr(ref);
+	if (likely(!(ptr & REF_ATOMIC_DEAD)))
+		slot_add((struct percpu_slot *)ptr + slot, nr);
+	__atomic_store_n(&ts->active, depth, __ATOMIC_RELEASE);
+	*ptrp = ptr;
+	return !(ptr & REF_ATOMIC_DEAD);
 }
 
 UHMM_EXPORT void uhmm_percpu_ref_get_many(struct uhmm_percpu_ref *ref, unsigned long nr)
 {
-	struct percpu_slot *slot;
+	unsigned long ptr;
 
-	rcu_read_lock();
-	slot = ref_this_slot(ref);
-	if (likely(slot))
-		slot_add(slot, nr);
-	else
+	if (unlikely(!percpu_add(ref, nr, &ptr)))
 		atomic_fetch_add(&ref->data->count, nr);
-	rcu_read_unlock();
 }
 
 UHMM_EXPORT void uhmm_percpu_ref_get(struct uhmm_percpu_ref *ref)
@@ -173,17 +258,11 @@ static bool count_inc_not_zero(struct uhmm_percpu_ref_data *data, unsigned long 
 
 UHMM_EXPORT bool uhmm_percpu_ref_tryget_many(struct uhmm_percpu_ref *ref, unsigned long nr)
 {
-	struct percpu_slot *slot;
-	bool ret = true;
+	unsigned long ptr;
 
-	rcu_read_lock();
-	slot = ref_this_slot(ref);
-	if (likely(slot))
-		slot_add(slot, nr);
-	else
-		ret = count_inc_not_zero(ref->data, nr);
-	rcu_read_unlock();
-	return ret;
+	if (likely(percpu_add(ref, nr, &ptr)))
+		return true;
+	return count_inc_not_zero(ref->data, nr);
 }
 
 UHMM_EXPORT bool uhmm_percpu_ref_tryget(struct uhmm_percpu_ref *ref)
@@ -191,45 +270,26 @@ UHMM_EXPORT bool uhmm_percpu_ref_tryget(struct uhmm_percpu_ref *ref)
 	return uhmm_percpu_ref_tryget_many(ref, 1);
 }
 
-UHMM_EXPORT bool uhmm_percpu_ref_tryget_live_rcu(struct uhmm_percpu_ref *ref)
+UHMM_EXPORT bool uhmm_percpu_ref_tryget_live(struct uhmm_percpu_ref *ref)
 {
-	unsigned long ptr = load_ptr(ref);
-	struct percpu_slot *slot = ptr_this_slot(ptr);
+	unsigned long ptr;
 
-	if (likely(slot)) {
-		slot_add(slot, 1);
+	if (likely(percpu_add(ref, 1, &ptr)))
 		return true;
-	}
 	if (ptr & REF_DEAD)
 		return false;
 	return count_inc_not_zero(ref->data, 1);
 }
 
-UHMM_EXPORT bool uhmm_percpu_ref_tryget_live(struct uhmm_percpu_ref *ref)
-{
-	bool ret;
-
-	rcu_read_lock();
-	ret = uhmm_percpu_ref_tryget_live_rcu(ref);
-	rcu_read_unlock();
-	return ret;
-}
-
 UHMM_EXPORT void uhmm_percpu_ref_put_many(struct uhmm_percpu_ref *ref, unsigned long nr)
 {
-	struct uhmm_percpu_ref_data *data = ref->data;
-	struct percpu_slot *slot;
-	bool release = false;
+	struct uhmm_percpu_ref_data *data;
+	unsigned long ptr;
 
-	rcu_read_lock();
-	slot = ref_this_slot(ref);
-	if (likely(slot))
-		slot_add(slot, -nr);
-	else
-		release = atomic_fetch_sub(&data->count, nr) == nr;
-	rcu_read_unlock();
-
-	if (release && data->release)
+	if (likely(percpu_add(ref, -nr, &ptr)))
+		return;
+	data = ref->data;
+	if (atomic_fetch_sub(&data->count, nr) == nr && data->release)
 		data->release(ref);
 }
 
@@ -260,8 +320,8 @@ static bool switch_to_atomic(struct uhmm_percpu_ref *ref, uhmm_percpu_ref_func_t
 	}
 
 	uhmm_percpu_ref_get(ref);
-	__atomic_store_n(&ref->percpu_count_ptr, ptr | REF_ATOMIC, __ATOMIC_RELEASE);
-	synchronize_rcu();
+	__atomic_store_n(&ref->percpu_count_ptr, ptr | REF_ATOMIC, __ATOMIC_SEQ_CST);
+	wait_for_slot_sections();
 
 	for (i = 0; i < UHMM_PERCPU_SLOTS; i++) {
 		sum += data->slots[i].count;

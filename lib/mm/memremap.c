@@ -340,13 +340,12 @@ UHMM_EXPORT int uhmm_devm_memunmap_pages(struct uhmm_device *dev,
 
 UHMM_EXPORT struct uhmm_dev_pagemap *uhmm_get_dev_pagemap(unsigned long pfn)
 {
-	struct uhmm_dev_pagemap *pgmap = NULL;
-	struct pgmap_span *span;
+	struct uhmm_dev_pagemap *pgmap;
 
 	rcu_read_lock();
-	span = sparse_lookup_rcu(pfn);
-	if (span && uhmm_percpu_ref_tryget_live_rcu(&span->pgmap->ref))
-		pgmap = span->pgmap;
+	pgmap = sparse_pgmap_rcu(pfn);
+	if (pgmap && !uhmm_percpu_ref_tryget_live(&pgmap->ref))
+		pgmap = NULL;
 	rcu_read_unlock();
 	return pgmap;
 }
@@ -359,13 +358,10 @@ UHMM_EXPORT void uhmm_put_dev_pagemap(struct uhmm_dev_pagemap *pgmap)
 
 UHMM_EXPORT struct uhmm_page *uhmm_pfn_to_page(unsigned long pfn)
 {
-	struct uhmm_page *page = NULL;
-	struct pgmap_span *span;
+	struct uhmm_page *page;
 
 	rcu_read_lock();
-	span = sparse_lookup_rcu(pfn);
-	if (span)
-		page = &span->memmap[pfn - span->start_pfn];
+	page = sparse_pfn_to_page_rcu(pfn);
 	rcu_read_unlock();
 	return page;
 }

@@ -10,7 +10,7 @@
 
 /*
  * One mapped range of a pgmap: its pages' metadata and where it came from.
- * The subsection table points at these; they are freed after a grace period.
+ * Published in the subsection table; the memmap is freed after a grace period.
  */
 struct pgmap_span {
 	struct uhmm_dev_pagemap *pgmap;
@@ -25,8 +25,9 @@ struct pgmap_span {
 int sparse_check_free(unsigned long start_pfn, unsigned long nr_pages);
 int sparse_insert(struct pgmap_span *span);
 void sparse_remove(struct pgmap_span *span);
-/* Caller is in an RCU read-side critical section. */
-struct pgmap_span *sparse_lookup_rcu(unsigned long pfn);
+/* The caller is in an RCU read-side critical section; NULL if @pfn is not mapped. */
+struct uhmm_dev_pagemap *sparse_pgmap_rcu(unsigned long pfn);
+struct uhmm_page *sparse_pfn_to_page_rcu(unsigned long pfn);
 
 /* memmap.c: the metadata arrays */
 int memmap_alloc(struct pgmap_span *span, struct uhmm_vmem_altmap *altmap);
