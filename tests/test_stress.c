@@ -200,3 +200,51 @@ TEST(lookups_race_with_memremap_and_memunmap)
 	ASSERT_GT(atomic_load(&c.found), 0);
 	ASSERT_GT(atomic_load(&c.missed), 0);
 }
+
+static void *get_put_forever(void *arg)
+{
+	struct ref_round *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		uhmm_percpu_ref_get(&r->ref);
+		uhmm_percpu_ref_put(&r->ref);
+	}
+	return NULL;
+}
+
+/*
+ * A thread busy in get/put when another forks does not exist in the child;
+ * its "in a section" mark must not make a kill in the child wait forever.
+ */
+TEST(kill_in_a_forked_child_while_a_parent_thread_was_counting)
+{
+	struct ref_round r = { 0 };
+	pthread_t thr;
+	int round, status;
+
+	ASSERT_EQ(uhmm_percpu_ref_init(&r.ref, ref_release, 0), 0);
+	ASSERT_EQ(pthread_create(&thr, NULL, get_put_forever, &r), 0);
+	for (round = 0; round < 20; round++) {
+		pid_t pid = fork();
+
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			/*
+			 * The parent thread may have held a reference at the
+			 * fork, so the count need not reach zero: what matters
+			 * is that the kill completes (else SIGALRM).
+			 */
+			alarm(10);
+			uhmm_percpu_ref_kill(&r.ref);
+			_exit(uhmm_percpu_ref_is_dying(&r.ref) ? 0 : 3);
+		}
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(WEXITSTATUS(status), 0);
+	}
+	atomic_store(&r.stop, 1);
+	pthread_join(thr, NULL);
+	uhmm_percpu_ref_kill(&r.ref);
+	ASSERT_EQ(atomic_load(&r.releases), 1);
+	uhmm_percpu_ref_exit(&r.ref);
+}
