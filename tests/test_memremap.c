@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* memremap_pages: validation, lookups, page lifecycle, altmap, shutdown. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 
@@ -523,4 +524,56 @@ TEST(memunmap_of_unmapped_pgmap_warns)
 	uhmm_memunmap_pages(&pgmap);
 	uhmm_memunmap_pages(NULL);
 	ASSERT_EQ(uhmm_warn_count(), warns + 2);
+}
+
+struct lock_ctx {
+	struct uhmm_page *page;
+	long counter;		/* protected by the page lock */
+	int iterations;
+};
+
+static void *lock_worker(void *arg)
+{
+	struct lock_ctx *c = arg;
+	int i;
+
+	for (i = 0; i < c->iterations; i++) {
+		long v;
+
+		uhmm_lock_page(c->page);
+		v = c->counter;
+		if ((i & 63) == 0)
+			sched_yield();	/* hold the lock across a reschedule sometimes */
+		c->counter = v + 1;
+		uhmm_unlock_page(c->page);
+	}
+	return NULL;
+}
+
+TEST(page_lock_excludes_and_wakes_waiters)
+{
+	struct uhmm_dev_pagemap pgmap;
+	uint64_t start = free_range(64 * MiB);
+	struct lock_ctx c = { .iterations = 20000 };
+	pthread_t thr[4];
+	unsigned long warns;
+	int t;
+
+	init_private(&pgmap, start, 64 * MiB);
+	ASSERT_EQ(uhmm_memremap_pages(&pgmap), 0);
+	c.page = uhmm_pfn_to_page(UHMM_PHYS_PFN(start));
+	for (t = 0; t < 4; t++)
+		ASSERT_EQ(pthread_create(&thr[t], NULL, lock_worker, &c), 0);
+	for (t = 0; t < 4; t++)
+		pthread_join(thr[t], NULL);
+	ASSERT_EQ(c.counter, 4 * 20000);
+	ASSERT_FALSE(uhmm_page_locked(c.page));
+
+	uhmm_set_log_level(0);
+	warns = uhmm_warn_count();
+	uhmm_unlock_page(c.page);	/* not locked: WARN */
+	ASSERT_EQ(uhmm_warn_count(), warns + 1);
+	ASSERT_TRUE(uhmm_trylock_page(c.page));
+	uhmm_unlock_page(c.page);
+	uhmm_memunmap_pages(&pgmap);
 }
