@@ -206,9 +206,10 @@ TEST(overlap_with_a_live_pgmap_is_refused)
 
 TEST(multi_range_pgmap_and_failure_midway_leaves_nothing)
 {
-	struct uhmm_dev_pagemap *pgmap = calloc(1, UHMM_DEV_PAGEMAP_SIZE(3));
+	struct uhmm_dev_pagemap *pgmap = calloc(1, sizeof(*pgmap));
 	struct uhmm_dev_pagemap blocker, *found;
 	uint64_t start = free_range(512 * MiB);
+	struct uhmm_range ranges[3];
 	int i;
 
 	uhmm_set_log_level(0);
@@ -216,27 +217,30 @@ TEST(multi_range_pgmap_and_failure_midway_leaves_nothing)
 	pgmap->ops = &ops;
 	pgmap->owner = pgmap;
 	pgmap->nr_range = 3;
+	ASSERT_EQ(uhmm_memremap_pages(pgmap), -EINVAL);	/* three ranges, no array */
 	for (i = 0; i < 3; i++) {
-		pgmap->ranges[i].start = start + i * 128 * MiB;
-		pgmap->ranges[i].end = pgmap->ranges[i].start + 64 * MiB - 1;
+		ranges[i].start = start + i * 128 * MiB;
+		ranges[i].end = ranges[i].start + 64 * MiB - 1;
 	}
+	pgmap->ranges = ranges;
 	ASSERT_EQ(uhmm_memremap_pages(pgmap), 0);
+	ASSERT_EQ(uhmm_pgmap_pfn_first(pgmap, 2), UHMM_PHYS_PFN(ranges[2].start));
 	for (i = 0; i < 3; i++) {
-		found = uhmm_get_dev_pagemap(UHMM_PHYS_PFN(pgmap->ranges[i].start) + 5);
+		found = uhmm_get_dev_pagemap(UHMM_PHYS_PFN(ranges[i].start) + 5);
 		ASSERT_TRUE(found == pgmap);
 		uhmm_put_dev_pagemap(found);
-		ASSERT_NULL(uhmm_get_dev_pagemap(UHMM_PHYS_PFN(pgmap->ranges[i].end) + 1));
+		ASSERT_NULL(uhmm_get_dev_pagemap(UHMM_PHYS_PFN(ranges[i].end) + 1));
 	}
 	uhmm_memunmap_pages(pgmap);
 
 	/* Range 2 collides with another pgmap: ranges 0 and 1 must be undone. */
-	init_private(&blocker, pgmap->ranges[2].start, 2 * MiB);
+	init_private(&blocker, ranges[2].start, 2 * MiB);
 	ASSERT_EQ(uhmm_memremap_pages(&blocker), 0);
 	ASSERT_EQ(uhmm_memremap_pages(pgmap), -ENOMEM);
 	ASSERT_NULL(pgmap->priv);
-	ASSERT_NULL(uhmm_get_dev_pagemap(UHMM_PHYS_PFN(pgmap->ranges[0].start)));
-	ASSERT_NULL(uhmm_get_dev_pagemap(UHMM_PHYS_PFN(pgmap->ranges[1].start)));
-	found = uhmm_get_dev_pagemap(UHMM_PHYS_PFN(pgmap->ranges[2].start));
+	ASSERT_NULL(uhmm_get_dev_pagemap(UHMM_PHYS_PFN(ranges[0].start)));
+	ASSERT_NULL(uhmm_get_dev_pagemap(UHMM_PHYS_PFN(ranges[1].start)));
+	found = uhmm_get_dev_pagemap(UHMM_PHYS_PFN(ranges[2].start));
 	ASSERT_TRUE(found == &blocker);
 	uhmm_put_dev_pagemap(found);
 	uhmm_memunmap_pages(&blocker);
@@ -438,8 +442,9 @@ TEST(altmap_too_small_falls_back_to_the_heap)
 TEST(altmap_validation)
 {
 	char *dev_mem = altmap_device_memory(4 * MiB);
-	struct uhmm_dev_pagemap *pgmap = calloc(1, UHMM_DEV_PAGEMAP_SIZE(2));
+	struct uhmm_dev_pagemap *pgmap = calloc(1, sizeof(*pgmap));
 	uint64_t start = free_range(256 * MiB);
+	struct uhmm_range ranges[2];
 
 	uhmm_set_log_fn(capture_log, NULL);
 	init_private(pgmap, start, 4 * MiB);
@@ -447,12 +452,15 @@ TEST(altmap_validation)
 	pgmap->altmap = (struct uhmm_vmem_altmap){
 		.base_pfn = UHMM_PHYS_PFN(start), .free = 64, .base_addr = dev_mem,
 	};
+	ranges[0] = pgmap->range;
+	ranges[1].start = start + 128 * MiB;
+	ranges[1].end = start + 132 * MiB - 1;
 	pgmap->nr_range = 2;
-	pgmap->ranges[1].start = start + 128 * MiB;
-	pgmap->ranges[1].end = start + 132 * MiB - 1;
+	pgmap->ranges = ranges;
 	ASSERT_EQ(uhmm_memremap_pages(pgmap), -EINVAL);
 	ASSERT_STREQ(last_msg, "altmap not supported for multiple ranges");
 	pgmap->nr_range = 1;
+	pgmap->ranges = NULL;
 	pgmap->altmap.base_addr = NULL;
 	ASSERT_EQ(uhmm_memremap_pages(pgmap), -EINVAL);
 	pgmap->altmap.base_addr = dev_mem;

@@ -153,12 +153,15 @@ struct uhmm_dev_pagemap_ops {
  * @owner: an opaque cookie naming the driver (required for PRIVATE and
  *	COHERENT); migration and hmm_range_fault match pages by it
  * @priv: uhmm's state while mapped; NULL otherwise
- * @nr_range: how many ranges follow
- * @range, @ranges: the physical ranges, each 2 MiB aligned and sized
+ * @nr_range: how many ranges
+ * @range: the physical range, when there is one and @ranges is NULL
+ * @ranges: an array of @nr_range ranges (required for more than one)
  *
- * The driver owns this structure and must keep it alive until
- * uhmm_memunmap_pages() returns.  For more than one range, allocate
- * UHMM_DEV_PAGEMAP_SIZE(nr_range) bytes.
+ * Each range is 2 MiB aligned and sized.  The driver owns this structure
+ * (and @ranges) and must keep it alive and unchanged until
+ * uhmm_memunmap_pages() returns.  The kernel keeps several ranges in a
+ * flexible array at the end of the structure; uhmm points to them instead,
+ * so the structure can be embedded anywhere in C and C++.
  */
 struct uhmm_dev_pagemap {
 	struct uhmm_vmem_altmap altmap;
@@ -169,17 +172,16 @@ struct uhmm_dev_pagemap {
 	void *owner;
 	void *priv;
 	int nr_range;
-	union {
-		struct uhmm_range range;
-		struct {
-			struct { } __empty_ranges;
-			struct uhmm_range ranges[];
-		};
-	};
+	struct uhmm_range range;
+	const struct uhmm_range *ranges;
 };
 
-#define UHMM_DEV_PAGEMAP_SIZE(nr_range) \
-	(sizeof(struct uhmm_dev_pagemap) + ((nr_range) - 1) * sizeof(struct uhmm_range))
+/** uhmm_pgmap_range() - range @i of @pgmap, wherever the driver put it */
+static inline const struct uhmm_range *uhmm_pgmap_range(const struct uhmm_dev_pagemap *pgmap,
+							 int i)
+{
+	return pgmap->ranges ? &pgmap->ranges[i] : &pgmap->range;
+}
 
 /**
  * uhmm_memremap_pages() - give every page of @pgmap's ranges its metadata
@@ -190,7 +192,7 @@ struct uhmm_dev_pagemap {
  * ranges.  May sleep; must not race with another map or unmap of @pgmap.
  *
  * Return: 0, or
- * -EINVAL: NULL @pgmap, no ranges, an unknown type, a PRIVATE or COHERENT
+ * -EINVAL: NULL @pgmap, no ranges, several ranges without @ranges, an unknown type, a PRIVATE or COHERENT
  *	pgmap without owner or without the required ops, an altmap with more
  *	than one range or not describing it, a range that is empty, wraps, is
  *	not 2 MiB aligned and sized, or lies beyond the address space;

@@ -49,7 +49,7 @@ static bool pgmap_pins_per_allocation(const struct uhmm_dev_pagemap *pgmap)
 UHMM_EXPORT unsigned long uhmm_pgmap_pfn_first(const struct uhmm_dev_pagemap *pgmap,
 					       int range_id)
 {
-	unsigned long pfn = UHMM_PHYS_PFN(pgmap->ranges[range_id].start);
+	unsigned long pfn = UHMM_PHYS_PFN(uhmm_pgmap_range(pgmap, range_id)->start);
 
 	if (range_id == 0 && pgmap_has_altmap(pgmap))
 		pfn += uhmm_vmem_altmap_offset(&pgmap->altmap);
@@ -59,7 +59,7 @@ UHMM_EXPORT unsigned long uhmm_pgmap_pfn_first(const struct uhmm_dev_pagemap *pg
 UHMM_EXPORT unsigned long uhmm_pgmap_pfn_end(const struct uhmm_dev_pagemap *pgmap,
 					     int range_id)
 {
-	return UHMM_PHYS_PFN(pgmap->ranges[range_id].end) + 1;
+	return UHMM_PHYS_PFN(uhmm_pgmap_range(pgmap, range_id)->end) + 1;
 }
 
 static unsigned long pfn_len(const struct uhmm_dev_pagemap *pgmap, int range_id)
@@ -117,11 +117,11 @@ static int validate_range(const struct uhmm_range *range)
 static int validate_altmap(const struct uhmm_dev_pagemap *pgmap)
 {
 	const struct uhmm_vmem_altmap *altmap = &pgmap->altmap;
-	unsigned long nr_pages = UHMM_PHYS_PFN(uhmm_range_len(&pgmap->range));
+	unsigned long nr_pages = UHMM_PHYS_PFN(uhmm_range_len(uhmm_pgmap_range(pgmap, 0)));
 
 	if (WARN(pgmap->nr_range > 1, "altmap not supported for multiple ranges"))
 		return -EINVAL;
-	if (!altmap->base_addr || altmap->base_pfn != UHMM_PHYS_PFN(pgmap->range.start) ||
+	if (!altmap->base_addr || altmap->base_pfn != UHMM_PHYS_PFN(uhmm_pgmap_range(pgmap, 0)->start) ||
 	    altmap->reserve > nr_pages || altmap->free > nr_pages - altmap->reserve ||
 	    altmap->alloc || altmap->align) {
 		pr_err("memremap: altmap does not describe the range (base_addr %p, base_pfn %#lx, "
@@ -139,11 +139,15 @@ static int validate_pgmap(const struct uhmm_dev_pagemap *pgmap)
 
 	if (WARN(pgmap->nr_range < 1, "nr_range must be specified"))
 		return -EINVAL;
+	if (pgmap->nr_range > 1 && !pgmap->ranges) {
+		pr_err("memremap: %d ranges but no ranges array", pgmap->nr_range);
+		return -EINVAL;
+	}
 	ret = validate_type(pgmap);
 	if (ret)
 		return ret;
 	for (i = 0; i < pgmap->nr_range; i++) {
-		ret = validate_range(&pgmap->ranges[i]);
+		ret = validate_range(uhmm_pgmap_range(pgmap, i));
 		if (ret)
 			return ret;
 	}
@@ -182,7 +186,7 @@ static void init_memmap(struct uhmm_dev_pagemap *pgmap, struct pgmap_span *span,
 
 static int pagemap_range(struct uhmm_dev_pagemap *pgmap, int range_id)
 {
-	const struct uhmm_range *range = &pgmap->ranges[range_id];
+	const struct uhmm_range *range = uhmm_pgmap_range(pgmap, range_id);
 	struct pgmap_state *state = pgmap->priv;
 	struct pgmap_span *span = &state->spans[range_id];
 	int is_ram, ret;
