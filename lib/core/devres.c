@@ -102,8 +102,9 @@ UHMM_EXPORT int uhmm_devm_add_action_or_reset(struct uhmm_device *dev,
 	return ret;
 }
 
-UHMM_EXPORT int uhmm_devm_remove_action(struct uhmm_device *dev, void (*action)(void *),
-					void *data)
+/* Forget the newest (@action, @data) of @dev, running it first if @run. */
+static int devm_forget_action(struct uhmm_device *dev, void (*action)(void *), void *data,
+			      bool run)
 {
 	struct devres *dr;
 
@@ -112,23 +113,22 @@ UHMM_EXPORT int uhmm_devm_remove_action(struct uhmm_device *dev, void (*action)(
 	dr = devres_take(dev, action, data);
 	if (!dr)
 		return -ENOENT;
+	if (run)
+		action(data);
 	free(dr);
 	return 0;
+}
+
+UHMM_EXPORT int uhmm_devm_remove_action(struct uhmm_device *dev, void (*action)(void *),
+					void *data)
+{
+	return devm_forget_action(dev, action, data, false);
 }
 
 UHMM_EXPORT int uhmm_devm_release_action(struct uhmm_device *dev, void (*action)(void *),
 					 void *data)
 {
-	struct devres *dr;
-
-	if (!dev || !action)
-		return -EINVAL;
-	dr = devres_take(dev, action, data);
-	if (!dr)
-		return -ENOENT;
-	action(data);
-	free(dr);
-	return 0;
+	return devm_forget_action(dev, action, data, true);
 }
 
 UHMM_EXPORT void *uhmm_devm_kmalloc(struct uhmm_device *dev, size_t size)
