@@ -30,15 +30,16 @@ struct harness_test {
 	struct harness_test *next;
 };
 
-static struct harness_test *harness_tests, **harness_tail = &harness_tests;
+/* Constructors run in reverse order of definition: prepending keeps file order. */
+static struct harness_test *harness_tests;
 
 #define TEST(name)								\
 	static void test_##name(void);						\
 	static struct harness_test harness_##name = { #name, test_##name, NULL };	\
 	__attribute__((constructor)) static void harness_register_##name(void)	\
 	{									\
-		*harness_tail = &harness_##name;				\
-		harness_tail = &harness_##name.next;				\
+		harness_##name.next = harness_tests;				\
+		harness_tests = &harness_##name;				\
 	}									\
 	static void test_##name(void)
 

@@ -63,9 +63,10 @@ void *uhmm_dev_get_drvdata(const struct uhmm_device *dev);
  * uhmm_device_bind() - bind @drv to @dev and probe
  *
  * Serialised with uhmm_device_unbind() on the same device (the device lock).
+ * If @drv's code is in a loaded module, the module is pinned until unbind.
  * Return: 0; -EINVAL for NULL arguments or a driver without probe; -EBUSY if
- * @dev already has a driver; or probe's error, after the devres it
- * registered has been released.
+ * @dev already has a driver; -ENODEV if @drv's module is being unloaded; or
+ * probe's error, after the devres it registered has been released.
  */
 int uhmm_device_bind(struct uhmm_device *dev, const struct uhmm_driver *drv);
 

@@ -17,6 +17,7 @@ struct uhmm_device {
 	atomic_int refcount;
 	pthread_mutex_t lock;			/* the device lock: bind and unbind */
 	const struct uhmm_driver *driver;	/* protected by lock */
+	void *driver_owner;			/* the driver's module, pinned; protected by lock */
 	void *driver_data;
 
 	pthread_mutex_t devres_lock;

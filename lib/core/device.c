@@ -6,6 +6,7 @@
 
 #include "base.h"
 #include "internal.h"
+#include "owner.h"
 
 UHMM_EXPORT struct uhmm_device *uhmm_device_create(const char *name)
 {
@@ -84,12 +85,17 @@ UHMM_EXPORT int uhmm_device_bind(struct uhmm_device *dev, const struct uhmm_driv
 		ret = -EBUSY;
 		goto out_unlock;
 	}
+	ret = code_owner_get((const void *)drv->probe, &dev->driver_owner);
+	if (ret)
+		goto out_unlock;
 	dev->driver = drv;
 	ret = drv->probe(dev);
 	if (ret) {
 		devres_release_all(dev);
 		dev->driver = NULL;
 		dev->driver_data = NULL;
+		code_owner_put(dev->driver_owner);
+		dev->driver_owner = NULL;
 		pr_info("%s: probe of %s failed with error %d", drv->name, dev->name, ret);
 	}
 out_unlock:
@@ -115,6 +121,8 @@ UHMM_EXPORT int uhmm_device_unbind(struct uhmm_device *dev)
 	devres_release_all(dev);
 	dev->driver = NULL;
 	dev->driver_data = NULL;
+	code_owner_put(dev->driver_owner);
+	dev->driver_owner = NULL;
 	pthread_mutex_unlock(&dev->lock);
 	return 0;
 }

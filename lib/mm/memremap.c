@@ -21,6 +21,7 @@
 #include <uhmm/resource.h>
 
 #include "../core/internal.h"
+#include "../core/owner.h"
 #include "../core/rcu.h"
 #include "mm_internal.h"
 
@@ -31,6 +32,7 @@ struct pgmap_state {
 	pthread_mutex_t lock;
 	pthread_cond_t done_wait;
 	bool done;			/* pgmap->ref released; protected by lock */
+	void *owner;			/* the module holding pgmap->ops, pinned */
 	struct pgmap_span spans[];	/* one per range */
 };
 
@@ -240,6 +242,7 @@ static void pgmap_state_free(struct uhmm_dev_pagemap *pgmap)
 {
 	struct pgmap_state *state = pgmap->priv;
 
+	code_owner_put(state->owner);
 	pthread_cond_destroy(&state->done_wait);
 	pthread_mutex_destroy(&state->lock);
 	free(state);
@@ -290,6 +293,11 @@ UHMM_EXPORT int uhmm_memremap_pages(struct uhmm_dev_pagemap *pgmap)
 	pthread_mutex_init(&state->lock, NULL);
 	pthread_cond_init(&state->done_wait, NULL);
 	pgmap->priv = state;
+	if (pgmap->ops) {
+		ret = code_owner_get(pgmap->ops, &state->owner);
+		if (ret)
+			goto err_state;
+	}
 
 	ret = uhmm_percpu_ref_init(&pgmap->ref, dev_pagemap_percpu_release, 0);
 	if (ret)

@@ -1,0 +1,624 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The module loader: license rules, import checks, use counts, taint.
+ *
+ * A load reads the file once, checks the descriptor and every import before
+ * anything of the file runs, then maps the very file it checked (through
+ * its open descriptor), pins the modules it imports from, and runs init.
+ * module_mutex serialises loads and unloads; modules_lock guards the list
+ * for the lookups made from other threads (pinning a driver's module at
+ * bind time, symbol_get).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <uhmm/module.h>
+
+#include "../core/internal.h"
+#include "../core/list.h"
+#include "../core/owner.h"
+#include "core_exports.h"
+#include "module_internal.h"
+
+enum module_state {
+	MODULE_STATE_COMING,	/* init running */
+	MODULE_STATE_LIVE,
+	MODULE_STATE_GOING,	/* exit running */
+};
+
+struct module_use {
+	struct uhmm_module *target;	/* a module this one imports from */
+};
+
+struct uhmm_module {
+	struct list_head list;		/* in modules; protected by modules_lock */
+	struct uhmm_modinfo *info;
+	int memfd;			/* the checked image, mapped from here */
+	void *handle;
+	const void *base;		/* where the object is mapped (dladdr's dli_fbase) */
+	enum module_state state;	/* protected by modules_lock */
+	atomic_int refcnt;		/* devices, pgmaps, symbol_get, importers */
+	int nr_importers;		/* modules importing from this one; module_mutex */
+	unsigned long taints;
+	bool using_gplonly_symbols;
+	struct module_use *uses;	/* the modules this one imports from */
+	size_t nr_uses;
+	void (*exit)(void);
+};
+
+static pthread_mutex_t module_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t modules_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct list_head modules = LIST_HEAD_INIT(modules);
+static atomic_ulong tainted_mask;
+
+#define TAINT_P		(1UL << UHMM_TAINT_PROPRIETARY_MODULE)
+
+/* --- lookups ---------------------------------------------------------- */
+
+static int cmp_export(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct uhmm_export *)elem)->name);
+}
+
+static const struct uhmm_export *find_core_export(const char *name)
+{
+	return bsearch(name, core_exports, nr_core_exports, sizeof(core_exports[0]), cmp_export);
+}
+
+UHMM_EXPORT const struct uhmm_export *uhmm_core_exports(size_t *nr)
+{
+	if (nr)
+		*nr = nr_core_exports;
+	return core_exports;
+}
+
+/* The loaded module exporting @name, and the export; caller holds a lock. */
+static struct uhmm_module *find_module_export(const char *name, const struct uhmm_export **exp)
+{
+	struct uhmm_module *mod;
+	size_t i;
+
+	list_for_each_entry(mod, &modules, list)
+		for (i = 0; i < mod->info->nr_exports; i++)
+			if (!strcmp(mod->info->exports[i].name, name)) {
+				*exp = &mod->info->exports[i];
+				return mod;
+			}
+	return NULL;
+}
+
+static struct uhmm_module *find_module_locked(const char *name)
+{
+	struct uhmm_module *mod;
+
+	list_for_each_entry(mod, &modules, list)
+		if (!strcmp(mod->info->name, name))
+			return mod;
+	return NULL;
+}
+
+UHMM_EXPORT struct uhmm_module *uhmm_module_find(const char *name)
+{
+	struct uhmm_module *mod;
+
+	if (!name)
+		return NULL;
+	pthread_rwlock_rdlock(&modules_lock);
+	mod = find_module_locked(name);
+	pthread_rwlock_unlock(&modules_lock);
+	return mod;
+}
+
+/* The load base of the object holding @addr, or NULL. */
+static const void *object_base(const void *addr)
+{
+	Dl_info dli;
+
+	return dladdr(addr, &dli) ? dli.dli_fbase : NULL;
+}
+
+/* --- pinning the module behind a callback (see core/owner.h) -------------- */
+
+static int module_owner_get(const void *addr, void **owner)
+{
+	const void *base = object_base(addr);
+	struct uhmm_module *mod;
+	int ret = 0;
+
+	*owner = NULL;
+	pthread_rwlock_rdlock(&modules_lock);
+	list_for_each_entry(mod, &modules, list) {
+		if (mod->base != base)
+			continue;
+		if (mod->state == MODULE_STATE_GOING) {
+			ret = -ENODEV;
+		} else {
+			atomic_fetch_add(&mod->refcnt, 1);
+			*owner = mod;
+		}
+		break;
+	}
+	pthread_rwlock_unlock(&modules_lock);
+	return ret;
+}
+
+static void module_owner_put(void *owner)
+{
+	struct uhmm_module *mod = owner;
+
+	WARN_ON(atomic_fetch_sub(&mod->refcnt, 1) <= 0);
+}
+
+static const struct code_owner_ops module_owner_ops = {
+	.get = module_owner_get,
+	.put = module_owner_put,
+};
+
+/* --- taint ---------------------------------------------------------------- */
+
+static void add_taint_module(struct uhmm_module *mod, int flag)
+{
+	mod->taints |= 1UL << flag;
+	atomic_fetch_or(&tainted_mask, 1UL << flag);
+}
+
+static void module_license_taint_check(struct uhmm_module *mod)
+{
+	const char *license = mod->info->license ? mod->info->license : "unspecified";
+
+	if (uhmm_license_is_gpl_compatible(mod->info->license))
+		return;
+	if (!(atomic_load(&tainted_mask) & TAINT_P))
+		pr_warn("%s: module license '%s' taints kernel.", mod->info->name, license);
+	add_taint_module(mod, UHMM_TAINT_PROPRIETARY_MODULE);
+}
+
+UHMM_EXPORT unsigned long uhmm_get_taint(void)
+{
+	return atomic_load(&tainted_mask);
+}
+
+UHMM_EXPORT const char *uhmm_print_tainted(char *buf, size_t len)
+{
+	unsigned long mask = uhmm_get_taint();
+
+	if (!buf || !len)
+		return buf;
+	if (!mask)
+		snprintf(buf, len, "Not tainted");
+	else
+		snprintf(buf, len, "Tainted: %s", mask & TAINT_P ? "P" : "");
+	return buf;
+}
+
+/* --- resolving imports -------------------------------------------------- */
+
+static bool module_is_gpl(const struct uhmm_module *mod)
+{
+	return !(mod->taints & TAINT_P);
+}
+
+static int add_use(struct uhmm_module *mod, struct uhmm_module *target)
+{
+	struct module_use *uses;
+	size_t i;
+
+	for (i = 0; i < mod->nr_uses; i++)
+		if (mod->uses[i].target == target)
+			return 0;
+	uses = realloc(mod->uses, (mod->nr_uses + 1) * sizeof(*uses));
+	if (!uses)
+		return -ENOMEM;
+	mod->uses = uses;
+	mod->uses[mod->nr_uses++].target = target;
+	return 0;
+}
+
+/* Is @name defined by an object that is neither libuhmm nor a loaded module? */
+static bool is_system_symbol(const char *name)
+{
+	const void *addr = dlsym(RTLD_DEFAULT, name);
+	const void *base;
+	struct uhmm_module *mod;
+
+	if (!addr)
+		return false;
+	base = object_base(addr);
+	if (!base || base == object_base((const void *)uhmm_module_load))
+		return false;
+	list_for_each_entry(mod, &modules, list)
+		if (mod->base == base)
+			return false;
+	return true;
+}
+
+/*
+ * The kernel's inherit_taint(): a module that binds GPL-only symbols may not
+ * use a proprietary module's exports; another module using them becomes
+ * proprietary itself.
+ */
+static bool inherit_taint(struct uhmm_module *mod, struct uhmm_module *owner, const char *name)
+{
+	if (!owner || !(owner->taints & TAINT_P))
+		return true;
+	if (mod->using_gplonly_symbols) {
+		pr_err("%s: module using GPL-only symbols uses symbols %s from proprietary module %s.",
+		       mod->info->name, name, owner->info->name);
+		return false;
+	}
+	if (!(mod->taints & TAINT_P)) {
+		pr_warn("%s: module uses symbols %s from proprietary module %s, inheriting taint.",
+			mod->info->name, name, owner->info->name);
+		add_taint_module(mod, UHMM_TAINT_PROPRIETARY_MODULE);
+	}
+	return true;
+}
+
+/* Find what @name binds to; NULL *exp for a system symbol.  -ENOENT if nothing may. */
+static int lookup_import(struct uhmm_module *mod, const char *name, struct uhmm_module **owner,
+			 const struct uhmm_export **exp)
+{
+	*owner = NULL;
+	*exp = find_core_export(name);
+	if (!*exp)
+		*owner = find_module_export(name, exp);
+	if (*exp) {
+		if ((*exp)->tier == UHMM_EXPORT_GPL && !module_is_gpl(mod)) {
+			pr_info("%s: %s is exported GPL-only and license '%s' is not GPL-compatible",
+				mod->info->name, name,
+				mod->info->license ? mod->info->license : "unspecified");
+			return -ENOENT;
+		}
+		return 0;
+	}
+	/* libuhmm's namespace is reached only through its export table. */
+	if (!strncmp(name, "uhmm_", 5) || !is_system_symbol(name))
+		return -ENOENT;
+	return 0;
+}
+
+/*
+ * Check every import before the object is mapped.  Two passes, so that
+ * whether the module binds GPL-only symbols is known before any proprietary
+ * module's export is judged (the kernel's answer depends on symbol order).
+ */
+static int resolve_imports(struct uhmm_module *mod)
+{
+	const struct uhmm_modinfo *info = mod->info;
+	const struct uhmm_export *exp;
+	struct uhmm_module *owner;
+	int ret = 0, err;
+	size_t i;
+
+	for (i = 0; i < info->nr_imports; i++)
+		if (!lookup_import(mod, info->imports[i], &owner, &exp) && exp &&
+		    exp->tier == UHMM_EXPORT_GPL)
+			mod->using_gplonly_symbols = true;
+
+	for (i = 0; i < info->nr_imports; i++) {
+		const char *name = info->imports[i];
+
+		err = lookup_import(mod, name, &owner, &exp);
+		if (!err && !inherit_taint(mod, owner, name))
+			err = -ENOENT;
+		if (!err && owner)
+			err = add_use(mod, owner);
+		if (err == -ENOENT)
+			pr_warn("%s: Unknown symbol %s (err %d)", info->name, name, err);
+		if (err && !ret)
+			ret = err;
+	}
+	return ret;
+}
+
+/* The kernel's verify_exported_symbols(): one owner per exported name. */
+static int verify_exported_symbols(struct uhmm_module *mod)
+{
+	const struct uhmm_modinfo *info = mod->info;
+	const struct uhmm_export *exp;
+	struct uhmm_module *owner;
+	size_t i, j;
+
+	for (i = 0; i < info->nr_exports; i++) {
+		const char *name = info->exports[i].name;
+		const char *owner_name = NULL;
+
+		if (find_core_export(name))
+			owner_name = "uhmm";
+		else if ((owner = find_module_export(name, &exp)))
+			owner_name = owner->info->name;
+		for (j = 0; j < i && !owner_name; j++)
+			if (!strcmp(info->exports[j].name, name))
+				owner_name = info->name;
+		if (owner_name) {
+			pr_err("%s: exports duplicate symbol %s (owned by %s)", info->name, name,
+			       owner_name);
+			return -ENOEXEC;
+		}
+	}
+	return 0;
+}
+
+/* --- load and unload ------------------------------------------------------ */
+
+static void drop_uses(struct uhmm_module *mod)
+{
+	size_t i;
+
+	for (i = 0; i < mod->nr_uses; i++) {
+		mod->uses[i].target->nr_importers--;
+		atomic_fetch_sub(&mod->uses[i].target->refcnt, 1);
+	}
+}
+
+static void free_module(struct uhmm_module *mod)
+{
+	uhmm_modinfo_free(mod->info);
+	free(mod->uses);
+	free(mod);
+}
+
+/*
+ * Copy the checked image into a sealed memfd, so the object mapped is
+ * byte for byte the one checked.  The memfd stays open while the module is
+ * loaded, which also keeps its /proc/self/fd path unique among loaded
+ * modules (the dynamic linker reuses an object whose path it has seen).
+ */
+static int image_memfd(const char *name, const void *image, size_t len)
+{
+	size_t done = 0;
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	while (done < len) {
+		ssize_t n = write(fd, (const char *)image + done, len - done);
+
+		if (n <= 0) {
+			close(fd);
+			return n < 0 ? -errno : -EIO;
+		}
+		done += n;
+	}
+	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+	return fd;
+}
+
+/* Map the checked image and find its entry points. */
+static int map_module(struct uhmm_module *mod, const void *image, size_t len)
+{
+	int (*const *init)(void);
+	void (*const *exit)(void);
+	struct uhmm_module *other;
+	char path[64];
+
+	mod->memfd = image_memfd(mod->info->name, image, len);
+	if (mod->memfd < 0)
+		return mod->memfd;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mod->memfd);
+	mod->handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+	if (!mod->handle) {
+		pr_err("%s: cannot map module: %s", mod->info->name, dlerror());
+		goto err_close;
+	}
+	init = dlsym(mod->handle, "__uhmm_module_init");
+	exit = dlsym(mod->handle, "__uhmm_module_exit");
+	mod->base = init ? object_base(init) : NULL;
+	if (!init || !*init || !mod->base) {
+		pr_err("%s: no module_init() in the object", mod->info->name);
+		goto err_dlclose;
+	}
+	list_for_each_entry(other, &modules, list)
+		if (WARN(other->base == mod->base, "%s: mapped onto %s", mod->info->name,
+			 other->info->name))
+			goto err_dlclose;
+	/* dlsym() searches the object's own dependencies too: keep only its own. */
+	mod->exit = exit && object_base(exit) == mod->base ? *exit : NULL;
+	return 0;
+
+err_dlclose:
+	dlclose(mod->handle);
+err_close:
+	close(mod->memfd);
+	mod->memfd = -1;
+	return -ENOEXEC;
+}
+
+static void unmap_module(struct uhmm_module *mod)
+{
+	dlclose(mod->handle);
+	close(mod->memfd);
+}
+
+static void register_owner_ops(void)
+{
+	code_owner_register(&module_owner_ops);
+}
+
+UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
+{
+	static pthread_once_t owner_once = PTHREAD_ONCE_INIT;
+	struct uhmm_module *mod;
+	int (*const *init)(void);
+	size_t len;
+	void *image;
+	int fd, ret;
+
+	if (!path)
+		return -EINVAL;
+	pthread_once(&owner_once, register_owner_ops);
+	ret = module_read_file(path, &fd, &image, &len);
+	if (ret)
+		return ret;
+	mod = calloc(1, sizeof(*mod));
+	if (!mod) {
+		ret = -ENOMEM;
+		goto out_file;
+	}
+	mod->info = uhmm_modinfo_parse(image, len, path);
+	if (!mod->info) {
+		ret = -errno;
+		goto err_free;
+	}
+
+	pthread_mutex_lock(&module_mutex);
+	if (uhmm_module_find(mod->info->name)) {
+		pr_err("%s: module is already loaded", mod->info->name);
+		ret = -EEXIST;
+		goto err_unlock;
+	}
+	module_license_taint_check(mod);
+	ret = verify_exported_symbols(mod);
+	if (!ret)
+		ret = resolve_imports(mod);
+	if (!ret)
+		ret = map_module(mod, image, len);
+	if (ret)
+		goto err_unlock;
+
+	for (size_t i = 0; i < mod->nr_uses; i++) {
+		mod->uses[i].target->nr_importers++;
+		atomic_fetch_add(&mod->uses[i].target->refcnt, 1);
+	}
+	mod->state = MODULE_STATE_COMING;
+	pthread_rwlock_wrlock(&modules_lock);
+	list_add_tail(&mod->list, &modules);
+	pthread_rwlock_unlock(&modules_lock);
+
+	init = dlsym(mod->handle, "__uhmm_module_init");
+	ret = (*init)();
+	if (ret) {
+		pr_info("%s: init failed with error %d", mod->info->name, ret);
+		pthread_rwlock_wrlock(&modules_lock);
+		list_del(&mod->list);
+		pthread_rwlock_unlock(&modules_lock);
+		drop_uses(mod);
+		/* A failed init must undo itself; if it left users, the code stays mapped. */
+		if (!WARN(atomic_load(&mod->refcnt), "%s: init failed but left %d users",
+			  mod->info->name, atomic_load(&mod->refcnt)))
+			unmap_module(mod);
+		goto err_unlock;
+	}
+	pthread_rwlock_wrlock(&modules_lock);
+	mod->state = MODULE_STATE_LIVE;
+	pthread_rwlock_unlock(&modules_lock);
+	pthread_mutex_unlock(&module_mutex);
+	if (modp)
+		*modp = mod;
+	goto out_file;
+
+err_unlock:
+	pthread_mutex_unlock(&module_mutex);
+err_free:
+	free_module(mod);
+out_file:
+	free(image);
+	close(fd);
+	return ret;
+}
+
+UHMM_EXPORT int uhmm_module_unload(struct uhmm_module *mod)
+{
+	int users;
+
+	if (!mod)
+		return -EINVAL;
+	pthread_mutex_lock(&module_mutex);
+	if (mod->nr_importers) {
+		pr_err("%s: in use by %d other module(s)", mod->info->name, mod->nr_importers);
+		pthread_mutex_unlock(&module_mutex);
+		return -EBUSY;
+	}
+	pthread_rwlock_wrlock(&modules_lock);
+	users = atomic_load(&mod->refcnt);
+	if (!users && !mod->exit) {
+		pr_err("%s: has no module_exit() and cannot be unloaded", mod->info->name);
+		users = -1;
+	}
+	if (!users)
+		mod->state = MODULE_STATE_GOING;
+	pthread_rwlock_unlock(&modules_lock);
+	if (users) {
+		if (users > 0)
+			pr_err("%s: in use (%d users: bound devices, mapped pgmaps, symbol_get)",
+			       mod->info->name, users);
+		pthread_mutex_unlock(&module_mutex);
+		return -EBUSY;
+	}
+
+	mod->exit();
+	WARN(atomic_load(&mod->refcnt), "%s: exit left %d users", mod->info->name,
+	     atomic_load(&mod->refcnt));
+	pthread_rwlock_wrlock(&modules_lock);
+	list_del(&mod->list);
+	pthread_rwlock_unlock(&modules_lock);
+	drop_uses(mod);
+	unmap_module(mod);
+	pthread_mutex_unlock(&module_mutex);
+	free_module(mod);
+	return 0;
+}
+
+UHMM_EXPORT const char *uhmm_module_name(const struct uhmm_module *mod)
+{
+	return mod->info->name;
+}
+
+UHMM_EXPORT const struct uhmm_modinfo *uhmm_module_info(const struct uhmm_module *mod)
+{
+	return mod->info;
+}
+
+UHMM_EXPORT int uhmm_module_refcount(const struct uhmm_module *mod)
+{
+	return atomic_load(&((struct uhmm_module *)mod)->refcnt);
+}
+
+UHMM_EXPORT unsigned long uhmm_module_taints(const struct uhmm_module *mod)
+{
+	return mod->taints;
+}
+
+UHMM_EXPORT void *uhmm_symbol_get(const char *name)
+{
+	const struct uhmm_export *exp;
+	struct uhmm_module *mod;
+	void *addr = NULL;
+
+	if (!name)
+		return NULL;
+	pthread_rwlock_rdlock(&modules_lock);
+	mod = find_module_export(name, &exp);
+	if (mod && exp->tier != UHMM_EXPORT_GPL) {
+		pr_warn("failing symbol_get of non-GPLONLY symbol %s.", name);
+	} else if (mod && mod->state != MODULE_STATE_GOING) {
+		addr = dlsym(mod->handle, name);
+		if (addr)
+			atomic_fetch_add(&mod->refcnt, 1);
+	}
+	pthread_rwlock_unlock(&modules_lock);
+	return addr;
+}
+
+UHMM_EXPORT void uhmm_symbol_put(const char *name)
+{
+	const struct uhmm_export *exp;
+	struct uhmm_module *mod;
+
+	if (!name)
+		return;
+	pthread_rwlock_rdlock(&modules_lock);
+	mod = find_module_export(name, &exp);
+	if (!WARN(!mod, "symbol_put of %s, which no module exports", name))
+		module_owner_put(mod);
+	pthread_rwlock_unlock(&modules_lock);
+}

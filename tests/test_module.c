@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The module loader: license rules and taint, imports, exports, use counts,
+ * init and exit, and every refusal with the kernel's message.
+ */
+#include <dlfcn.h>
+
+#include <uhmm/uhmm.h>
+#include <uhmm/module.h>
+
+#include "harness.h"
+
+#define MOD(name) TEST_MODULE_DIR "/" name ".so"
+
+static char log_buf[8192];
+
+static void capture(int level, const char *msg, void *data)
+{
+	(void)level;
+	(void)data;
+	strncat(log_buf, msg, sizeof(log_buf) - strlen(log_buf) - 2);
+	strcat(log_buf, "\n");
+}
+
+static void start_capture(void)
+{
+	log_buf[0] = '\0';
+	uhmm_set_log_fn(capture, NULL);
+	uhmm_set_log_level(UHMM_LOG_INFO);
+}
+
+static bool logged(const char *text)
+{
+	return strstr(log_buf, text) != NULL;
+}
+
+TEST(modinfo_reads_the_descriptor_without_running_it)
+{
+	struct uhmm_modinfo *info = uhmm_modinfo_read(MOD("gpl_ok"));
+	size_t i;
+	bool helper_gpl = false, plain = false, imports_ref = false;
+
+	ASSERT_NONNULL(info);
+	ASSERT_STREQ(info->name, "gpl_ok");
+	ASSERT_STREQ(info->license, "GPL");
+	ASSERT_STREQ(info->author, "uhmm tests");
+	ASSERT_STREQ(info->version, "1.0");
+	ASSERT_STREQ(info->init, "gpl_ok_init");
+	ASSERT_STREQ(info->exit, "gpl_ok_exit");
+	ASSERT_EQ(info->abi, UHMM_MODULE_ABI);
+	ASSERT_EQ(info->nr_exports, 2);
+	for (i = 0; i < info->nr_exports; i++) {
+		if (!strcmp(info->exports[i].name, "gpl_ok_helper"))
+			helper_gpl = info->exports[i].tier == UHMM_EXPORT_GPL;
+		if (!strcmp(info->exports[i].name, "gpl_ok_plain"))
+			plain = info->exports[i].tier == UHMM_EXPORT_PLAIN;
+	}
+	ASSERT_TRUE(helper_gpl && plain);
+	for (i = 0; i < info->nr_imports; i++)
+		if (!strcmp(info->imports[i], "uhmm_percpu_ref_init"))
+			imports_ref = true;
+	ASSERT_TRUE(imports_ref);
+	ASSERT_EQ(uhmm_get_taint(), 0);		/* reading runs nothing */
+	ASSERT_NULL(uhmm_module_find("gpl_ok"));
+	uhmm_modinfo_free(info);
+	uhmm_modinfo_free(NULL);
+
+	errno = 0;
+	ASSERT_NULL(uhmm_modinfo_read(MOD("does_not_exist")));
+	ASSERT_EQ(errno, ENOENT);
+	errno = 0;
+	ASSERT_NULL(uhmm_modinfo_read(NULL));
+	ASSERT_EQ(errno, EINVAL);
+}
+
+TEST(gpl_module_loads_runs_init_and_exit_once)
+{
+	struct uhmm_module *mod;
+	int *inits, *exits;
+	char buf[64];
+
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), &mod), 0);
+	ASSERT_TRUE(uhmm_module_find("gpl_ok") == mod);
+	ASSERT_STREQ(uhmm_module_name(mod), "gpl_ok");
+	ASSERT_EQ(uhmm_module_taints(mod), 0);
+	ASSERT_STREQ(uhmm_print_tainted(buf, sizeof(buf)), "Not tainted");
+	inits = dlsym(RTLD_DEFAULT, "gpl_ok_inits");
+	exits = dlsym(RTLD_DEFAULT, "gpl_ok_exits");
+	ASSERT_TRUE(inits && exits);
+	ASSERT_EQ(*inits, 1);
+	ASSERT_EQ(*exits, 0);
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), NULL), -EEXIST);
+	ASSERT_EQ(*inits, 1);
+	ASSERT_EQ(*exits, 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+	ASSERT_NULL(uhmm_module_find("gpl_ok"));
+	ASSERT_EQ(uhmm_module_unload(NULL), -EINVAL);
+	/* It loads again, and its init runs again. */
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), &mod), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+}
+
+TEST(proprietary_module_cannot_bind_gpl_only_symbols)
+{
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("prop_gpl"), NULL), -ENOENT);
+	ASSERT_TRUE(logged("prop_gpl: module license 'Proprietary' taints kernel."));
+	ASSERT_TRUE(logged("prop_gpl: Unknown symbol uhmm_percpu_ref_init (err -2)"));
+	ASSERT_TRUE(logged("is exported GPL-only"));
+	ASSERT_NULL(uhmm_module_find("prop_gpl"));
+	/* The attempt taints, as in the kernel. */
+	ASSERT_EQ(uhmm_get_taint(), 1UL << UHMM_TAINT_PROPRIETARY_MODULE);
+}
+
+TEST(proprietary_module_with_plain_imports_loads_and_taints)
+{
+	struct uhmm_module *mod;
+	char buf[64];
+
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("prop_plain"), &mod), 0);
+	ASSERT_TRUE(logged("prop_plain: module license 'Proprietary' taints kernel."));
+	ASSERT_EQ(uhmm_module_taints(mod), 1UL << UHMM_TAINT_PROPRIETARY_MODULE);
+	ASSERT_STREQ(uhmm_print_tainted(buf, sizeof(buf)), "Tainted: P");
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+	/* Taint outlives the module. */
+	ASSERT_EQ(uhmm_get_taint(), 1UL << UHMM_TAINT_PROPRIETARY_MODULE);
+}
+
+TEST(missing_license_taints_as_unspecified)
+{
+	struct uhmm_module *mod;
+
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("no_license"), &mod), 0);
+	ASSERT_TRUE(logged("no_license: module license 'unspecified' taints kernel."));
+	ASSERT_EQ(uhmm_module_taints(mod), 1UL << UHMM_TAINT_PROPRIETARY_MODULE);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+}
+
+TEST(the_six_gpl_compatible_licenses)
+{
+	ASSERT_TRUE(uhmm_license_is_gpl_compatible("GPL"));
+	ASSERT_TRUE(uhmm_license_is_gpl_compatible("GPL v2"));
+	ASSERT_TRUE(uhmm_license_is_gpl_compatible("GPL and additional rights"));
+	ASSERT_TRUE(uhmm_license_is_gpl_compatible("Dual BSD/GPL"));
+	ASSERT_TRUE(uhmm_license_is_gpl_compatible("Dual MIT/GPL"));
+	ASSERT_TRUE(uhmm_license_is_gpl_compatible("Dual MPL/GPL"));
+	ASSERT_FALSE(uhmm_license_is_gpl_compatible("GPLv2"));
+	ASSERT_FALSE(uhmm_license_is_gpl_compatible("gpl"));
+	ASSERT_FALSE(uhmm_license_is_gpl_compatible("Proprietary"));
+	ASSERT_FALSE(uhmm_license_is_gpl_compatible("MIT"));
+	ASSERT_FALSE(uhmm_license_is_gpl_compatible(NULL));
+}
+
+TEST(module_exports_pin_their_exporter)
+{
+	struct uhmm_module *ok, *user;
+	int *result;
+
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), &ok), 0);
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_user"), &user), 0);
+	result = dlsym(RTLD_DEFAULT, "gpl_user_result");
+	ASSERT_NONNULL(result);
+	ASSERT_EQ(*result, 42);		/* it called gpl_ok's export */
+	ASSERT_EQ(uhmm_module_refcount(ok), 1);
+	start_capture();
+	ASSERT_EQ(uhmm_module_unload(ok), -EBUSY);
+	ASSERT_TRUE(logged("gpl_ok: in use by 1 other module(s)"));
+	ASSERT_EQ(uhmm_module_unload(user), 0);
+	ASSERT_EQ(uhmm_module_refcount(ok), 0);
+	ASSERT_EQ(uhmm_module_unload(ok), 0);
+}
+
+TEST(importing_an_export_of_a_module_not_loaded_fails)
+{
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_user"), NULL), -ENOENT);
+	ASSERT_TRUE(logged("gpl_user: Unknown symbol gpl_ok_helper (err -2)"));
+}
+
+TEST(gpl_module_using_gpl_symbols_cannot_use_proprietary_exports)
+{
+	struct uhmm_module *prop;
+
+	ASSERT_EQ(uhmm_module_load(MOD("prop_plain"), &prop), 0);
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_uses_prop"), NULL), -ENOENT);
+	ASSERT_TRUE(logged("gpl_uses_prop: module using GPL-only symbols uses symbols prop_fn "
+			   "from proprietary module prop_plain."));
+	ASSERT_EQ(uhmm_module_refcount(prop), 0);
+	ASSERT_EQ(uhmm_module_unload(prop), 0);
+}
+
+TEST(module_using_proprietary_exports_inherits_the_taint)
+{
+	struct uhmm_module *prop, *user;
+
+	ASSERT_EQ(uhmm_module_load(MOD("prop_plain"), &prop), 0);
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("plain_uses_prop"), &user), 0);
+	ASSERT_TRUE(logged("plain_uses_prop: module uses symbols prop_fn from proprietary "
+			   "module prop_plain, inheriting taint."));
+	ASSERT_EQ(uhmm_module_taints(user), 1UL << UHMM_TAINT_PROPRIETARY_MODULE);
+	ASSERT_EQ(uhmm_module_unload(user), 0);
+	ASSERT_EQ(uhmm_module_unload(prop), 0);
+}
+
+TEST(unknown_symbols_are_refused_each_named)
+{
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("unknown_sym"), NULL), -ENOENT);
+	ASSERT_TRUE(logged("unknown_sym: Unknown symbol uhmm_no_such_function (err -2)"));
+	ASSERT_TRUE(logged("unknown_sym: Unknown symbol not_exported_anywhere (err -2)"));
+	ASSERT_NULL(uhmm_module_find("unknown_sym"));
+}
+
+TEST(failed_init_unloads_and_returns_its_error)
+{
+	int *exits;
+
+	ASSERT_EQ(uhmm_module_load(MOD("init_fails"), NULL), -EIO);
+	ASSERT_NULL(uhmm_module_find("init_fails"));
+	/* Nothing of it is left mapped: its symbols are gone. */
+	exits = dlsym(RTLD_DEFAULT, "__uhmm_module_init");
+	ASSERT_NULL(exits);
+}
+
+TEST(module_without_exit_cannot_be_unloaded)
+{
+	struct uhmm_module *mod;
+
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("no_exit"), &mod), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), -EBUSY);
+	ASSERT_TRUE(logged("no_exit: has no module_exit() and cannot be unloaded"));
+}
+
+TEST(duplicate_exports_are_refused)
+{
+	struct uhmm_module *a;
+
+	ASSERT_EQ(uhmm_module_load(MOD("cycle_a"), &a) == -ENOENT, 1);	/* needs cycle_b */
+	(void)a;
+}
+
+typedef int (*bind_fn)(struct uhmm_device *dev);
+
+TEST(bound_devices_and_mapped_pgmaps_pin_the_driver_module)
+{
+	struct uhmm_module *mod;
+	struct uhmm_device *dev;
+	bind_fn bind;
+
+	ASSERT_EQ(uhmm_module_load(MOD("drvmod"), &mod), 0);
+	bind = (bind_fn)uhmm_symbol_get("drvmod_bind");
+	ASSERT_NONNULL(bind);
+	ASSERT_EQ(uhmm_module_refcount(mod), 1);	/* the symbol_get */
+	dev = uhmm_device_create("drv0");
+	ASSERT_EQ(bind(dev), 0);
+	/* symbol_get + the bound driver + the pgmap its probe mapped */
+	ASSERT_EQ(uhmm_module_refcount(mod), 3);
+	uhmm_symbol_put("drvmod_bind");
+	start_capture();
+	ASSERT_EQ(uhmm_module_unload(mod), -EBUSY);
+	ASSERT_TRUE(logged("drvmod: in use (2 users"));
+	ASSERT_EQ(uhmm_device_unbind(dev), 0);
+	ASSERT_EQ(uhmm_module_refcount(mod), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+	uhmm_device_put(dev);
+}
+
+TEST(symbol_get_only_for_gpl_only_exports)
+{
+	struct uhmm_module *mod;
+
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), &mod), 0);
+	start_capture();
+	ASSERT_NULL(uhmm_symbol_get("gpl_ok_plain"));
+	ASSERT_TRUE(logged("failing symbol_get of non-GPLONLY symbol gpl_ok_plain."));
+	ASSERT_NULL(uhmm_symbol_get("nothing_exports_this"));
+	ASSERT_NULL(uhmm_symbol_get(NULL));
+	ASSERT_NONNULL(uhmm_symbol_get("gpl_ok_helper"));
+	ASSERT_EQ(uhmm_module_unload(mod), -EBUSY);
+	uhmm_symbol_put("gpl_ok_helper");
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+}
+
+TEST(core_export_table_has_both_tiers_sorted)
+{
+	size_t nr, i;
+	const struct uhmm_export *exp = uhmm_core_exports(&nr);
+	bool memremap_gpl = false, iomem_plain = false;
+
+	ASSERT_GT(nr, 50);
+	for (i = 0; i < nr; i++) {
+		if (i)
+			ASSERT_LT(strcmp(exp[i - 1].name, exp[i].name), 0);
+		if (!strcmp(exp[i].name, "uhmm_memremap_pages"))
+			memremap_gpl = exp[i].tier == UHMM_EXPORT_GPL;
+		if (!strcmp(exp[i].name, "uhmm_iomem_resource"))
+			iomem_plain = exp[i].tier == UHMM_EXPORT_PLAIN;
+	}
+	ASSERT_TRUE(memremap_gpl && iomem_plain);
+}
