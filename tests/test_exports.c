@@ -18,6 +18,11 @@ static const char *const plain_tier[] = {
 	"uhmm_iomem_print",
 	"uhmm_pfn_to_page", "uhmm_get_page", "uhmm_put_page", "uhmm_lock_page",
 	"uhmm_trylock_page", "uhmm_unlock_page", "uhmm_page_locked",
+	"uhmm_core_exports", "uhmm_modinfo_read", "uhmm_modinfo_parse", "uhmm_modinfo_free",
+	"uhmm_license_is_gpl_compatible", "uhmm_module_load", "uhmm_module_load_many",
+	"uhmm_module_unload",
+	"uhmm_module_find", "uhmm_module_name", "uhmm_module_info", "uhmm_module_refcount",
+	"uhmm_module_taints", "uhmm_get_taint", "uhmm_print_tainted",
 	NULL
 };
 
@@ -37,6 +42,7 @@ static const char *const gpl_tier[] = {
 	"uhmm_memremap_pages", "uhmm_memunmap_pages", "uhmm_devm_memremap_pages",
 	"uhmm_devm_memunmap_pages", "uhmm_get_dev_pagemap", "uhmm_put_dev_pagemap",
 	"uhmm_pgmap_pfn_first", "uhmm_pgmap_pfn_end", "uhmm_zone_device_page_init",
+	"uhmm_symbol_get", "uhmm_symbol_put",
 	NULL
 };
 

@@ -29,9 +29,31 @@ static void start_capture(void)
 	uhmm_set_log_level(UHMM_LOG_INFO);
 }
 
+/* Is a module's image mapped in the process? (the loader maps it from a memfd) */
+static bool mapped(const char *name)
+{
+	char line[512], pattern[128];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	ASSERT_NONNULL(f);
+	snprintf(pattern, sizeof(pattern), "/memfd:%s ", name);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, pattern))
+			found = true;
+	fclose(f);
+	return found;
+}
+
 static bool logged(const char *text)
 {
 	return strstr(log_buf, text) != NULL;
+}
+
+/* The region gpl_ok's init claims and its exit releases. */
+static int gpl_ok_region(void)
+{
+	return uhmm_region_intersects(1ULL << 45, 1ULL << 20, UHMM_IORESOURCE_MEM, 0);
 }
 
 TEST(modinfo_reads_the_descriptor_without_running_it)
@@ -76,24 +98,22 @@ TEST(modinfo_reads_the_descriptor_without_running_it)
 TEST(gpl_module_loads_runs_init_and_exit_once)
 {
 	struct uhmm_module *mod;
-	int *inits, *exits;
 	char buf[64];
 
 	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), &mod), 0);
+	ASSERT_TRUE(mapped("gpl_ok"));
 	ASSERT_TRUE(uhmm_module_find("gpl_ok") == mod);
 	ASSERT_STREQ(uhmm_module_name(mod), "gpl_ok");
 	ASSERT_EQ(uhmm_module_taints(mod), 0);
 	ASSERT_STREQ(uhmm_print_tainted(buf, sizeof(buf)), "Not tainted");
-	inits = dlsym(RTLD_DEFAULT, "gpl_ok_inits");
-	exits = dlsym(RTLD_DEFAULT, "gpl_ok_exits");
-	ASSERT_TRUE(inits && exits);
-	ASSERT_EQ(*inits, 1);
-	ASSERT_EQ(*exits, 0);
+	/* init claimed its region (a second init would fail to). */
+	ASSERT_EQ(gpl_ok_region(), UHMM_REGION_INTERSECTS);
 	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), NULL), -EEXIST);
-	ASSERT_EQ(*inits, 1);
-	ASSERT_EQ(*exits, 0);
+	ASSERT_EQ(gpl_ok_region(), UHMM_REGION_INTERSECTS);
 	ASSERT_EQ(uhmm_module_unload(mod), 0);
 	ASSERT_NULL(uhmm_module_find("gpl_ok"));
+	ASSERT_FALSE(mapped("gpl_ok"));
+	ASSERT_EQ(gpl_ok_region(), UHMM_REGION_DISJOINT);	/* exit released it */
 	ASSERT_EQ(uhmm_module_unload(NULL), -EINVAL);
 	/* It loads again, and its init runs again. */
 	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), &mod), 0);
@@ -104,6 +124,7 @@ TEST(proprietary_module_cannot_bind_gpl_only_symbols)
 {
 	start_capture();
 	ASSERT_EQ(uhmm_module_load(MOD("prop_gpl"), NULL), -ENOENT);
+	ASSERT_FALSE(mapped("prop_gpl"));	/* refused before anything of it ran */
 	ASSERT_TRUE(logged("prop_gpl: module license 'Proprietary' taints kernel."));
 	ASSERT_TRUE(logged("prop_gpl: Unknown symbol uhmm_percpu_ref_init (err -2)"));
 	ASSERT_TRUE(logged("is exported GPL-only"));
@@ -156,13 +177,10 @@ TEST(the_six_gpl_compatible_licenses)
 TEST(module_exports_pin_their_exporter)
 {
 	struct uhmm_module *ok, *user;
-	int *result;
 
 	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), &ok), 0);
+	/* Its init fails unless gpl_ok's export answers 42. */
 	ASSERT_EQ(uhmm_module_load(MOD("gpl_user"), &user), 0);
-	result = dlsym(RTLD_DEFAULT, "gpl_user_result");
-	ASSERT_NONNULL(result);
-	ASSERT_EQ(*result, 42);		/* it called gpl_ok's export */
 	ASSERT_EQ(uhmm_module_refcount(ok), 1);
 	start_capture();
 	ASSERT_EQ(uhmm_module_unload(ok), -EBUSY);
@@ -217,13 +235,9 @@ TEST(unknown_symbols_are_refused_each_named)
 
 TEST(failed_init_unloads_and_returns_its_error)
 {
-	int *exits;
-
 	ASSERT_EQ(uhmm_module_load(MOD("init_fails"), NULL), -EIO);
 	ASSERT_NULL(uhmm_module_find("init_fails"));
-	/* Nothing of it is left mapped: its symbols are gone. */
-	exits = dlsym(RTLD_DEFAULT, "__uhmm_module_init");
-	ASSERT_NULL(exits);
+	ASSERT_FALSE(mapped("init_fails"));	/* nothing of it is left */
 }
 
 TEST(module_without_exit_cannot_be_unloaded)
@@ -238,10 +252,62 @@ TEST(module_without_exit_cannot_be_unloaded)
 
 TEST(duplicate_exports_are_refused)
 {
-	struct uhmm_module *a;
+	struct uhmm_module *ok, *dup;
 
-	ASSERT_EQ(uhmm_module_load(MOD("cycle_a"), &a) == -ENOENT, 1);	/* needs cycle_b */
-	(void)a;
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), &ok), 0);
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("dup_export"), NULL), -ENOEXEC);
+	ASSERT_TRUE(logged("dup_export: exports duplicate symbol gpl_ok_plain (owned by gpl_ok)"));
+	ASSERT_EQ(uhmm_module_load(MOD("dup_core"), NULL), -ENOEXEC);
+	ASSERT_TRUE(logged("dup_core: exports duplicate symbol uhmm_warn_count (owned by uhmm)"));
+	ASSERT_EQ(uhmm_module_unload(ok), 0);
+	/* With gpl_ok gone, the name is free. */
+	ASSERT_EQ(uhmm_module_load(MOD("dup_export"), &dup), 0);
+	ASSERT_EQ(uhmm_module_unload(dup), 0);
+}
+
+TEST(load_many_orders_by_dependency)
+{
+	const char *paths[] = { MOD("gpl_user"), MOD("gpl_ok") };
+	struct uhmm_module *mods[2];
+
+	ASSERT_EQ(uhmm_module_load_many(paths, 2, mods), 0);
+	ASSERT_STREQ(uhmm_module_name(mods[0]), "gpl_user");
+	ASSERT_STREQ(uhmm_module_name(mods[1]), "gpl_ok");
+	ASSERT_EQ(uhmm_module_refcount(mods[1]), 1);
+	ASSERT_EQ(uhmm_module_unload(mods[0]), 0);
+	ASSERT_EQ(uhmm_module_unload(mods[1]), 0);
+}
+
+TEST(load_many_refuses_a_cycle_and_a_missing_dependency)
+{
+	const char *cycle[] = { MOD("cycle_a"), MOD("cycle_b") };
+	const char *missing[] = { MOD("gpl_ok"), MOD("gpl_user"), MOD("plain_uses_prop") };
+	struct uhmm_module *mods[3];
+
+	start_capture();
+	ASSERT_EQ(uhmm_module_load_many(cycle, 2, mods), -ELOOP);
+	ASSERT_TRUE(logged("dependency cycle: cycle_a -> cycle_b -> cycle_a"));
+	ASSERT_NULL(uhmm_module_find("cycle_a"));
+	ASSERT_NULL(uhmm_module_find("cycle_b"));
+
+	ASSERT_EQ(uhmm_module_load_many(missing, 3, mods), -ENOENT);
+	ASSERT_TRUE(logged("plain_uses_prop: needs prop_fn, which no module given or loaded "
+			   "exports"));
+	/* Nothing of the set was loaded. */
+	ASSERT_NULL(uhmm_module_find("gpl_ok"));
+	ASSERT_NULL(uhmm_module_find("gpl_user"));
+	ASSERT_EQ(uhmm_module_load_many(NULL, 1, mods), -EINVAL);
+	ASSERT_EQ(uhmm_module_load_many(cycle, 0, mods), 0);
+}
+
+TEST(load_many_unloads_what_it_loaded_when_one_fails)
+{
+	const char *paths[] = { MOD("gpl_ok"), MOD("init_fails") };
+	struct uhmm_module *mods[2];
+
+	ASSERT_EQ(uhmm_module_load_many(paths, 2, mods), -EIO);
+	ASSERT_NULL(uhmm_module_find("gpl_ok"));
 }
 
 typedef int (*bind_fn)(struct uhmm_device *dev);

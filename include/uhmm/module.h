@@ -66,19 +66,27 @@ extern "C" {
  * It returns 0 or a negative errno; on an error the module is unloaded
  * again and the error returned to the loader's caller.  Exactly one per
  * module; it also records the descriptor format and the module's name.
+ * The loader calls it through an entry point named after @fn, so give it a
+ * name unique to the module (the kernel's habit: <module>_init).
  */
 #define module_init(fn)								\
 	__UHMM_MODINFO("uhmm_abi", "1");					\
 	__UHMM_MODINFO("init", #fn);						\
 	__UHMM_MODNAME_INFO							\
-	int (*const __uhmm_module_init)(void)					\
-	__attribute__((used, visibility("default"))) = fn
+	int __uhmm_init_##fn(void);						\
+	__attribute__((used, visibility("default"))) int __uhmm_init_##fn(void)	\
+	{									\
+		return fn();							\
+	}
 
 /** module_exit() - the function run once when the module is unloaded */
 #define module_exit(fn)								\
 	__UHMM_MODINFO("exit", #fn);						\
-	void (*const __uhmm_module_exit)(void)					\
-	__attribute__((used, visibility("default"))) = fn
+	void __uhmm_exit_##fn(void);						\
+	__attribute__((used, visibility("default"))) void __uhmm_exit_##fn(void)	\
+	{									\
+		fn();								\
+	}
 
 #define __UHMM_EXPORT(sym, sec)							\
 	extern __typeof__(sym) sym;						\
@@ -184,6 +192,20 @@ bool uhmm_license_is_gpl_compatible(const char *license);
  * Return: 0 or a negative errno; on any error nothing stays loaded.
  */
 int uhmm_module_load(const char *path, struct uhmm_module **modp);
+
+/**
+ * uhmm_module_load_many() - load several modules, each after those it imports from
+ * @paths: @n module files
+ * @mods: @n slots; mods[i] gets the module loaded from paths[i]
+ *
+ * Reads every descriptor first.  An import that libuhmm, a loaded module,
+ * another of @paths or the system libraries cannot provide is a missing
+ * dependency (-ENOENT); modules importing from each other in a circle are a
+ * cycle (-ELOOP); either is reported before anything is loaded.  If a load
+ * fails, the modules this call loaded are unloaded again.
+ * Return: 0 or a negative errno, as uhmm_module_load().
+ */
+int uhmm_module_load_many(const char *const *paths, size_t n, struct uhmm_module **mods);
 
 /**
  * uhmm_module_unload() - run a module's exit and unmap it

@@ -52,6 +52,7 @@ struct uhmm_module {
 	bool using_gplonly_symbols;
 	struct module_use *uses;	/* the modules this one imports from */
 	size_t nr_uses;
+	int (*init)(void);
 	void (*exit)(void);
 };
 
@@ -393,36 +394,57 @@ static int image_memfd(const char *name, const void *image, size_t len)
 	return fd;
 }
 
-/* Map the checked image and find its entry points. */
+/* The module's own definition of @prefix@@fn, or NULL. */
+static void *entry_point(struct uhmm_module *mod, const char *prefix, const char *fn)
+{
+	char sym[600];
+	void *addr;
+
+	if (!fn)
+		return NULL;
+	snprintf(sym, sizeof(sym), "%s%s", prefix, fn);
+	addr = dlsym(mod->handle, sym);
+	/* dlsym() searches the object's dependencies too: keep only its own. */
+	return addr && object_base(addr) == mod->base ? addr : NULL;
+}
+
+/*
+ * Map the checked image and find its entry points.  A module that exports
+ * symbols is mapped RTLD_GLOBAL, so that modules loaded later bind them;
+ * the others stay RTLD_LOCAL and add nothing to the process's namespace.
+ */
 static int map_module(struct uhmm_module *mod, const void *image, size_t len)
 {
-	int (*const *init)(void);
-	void (*const *exit)(void);
+	int mode = RTLD_NOW | (mod->info->nr_exports ? RTLD_GLOBAL : RTLD_LOCAL);
 	struct uhmm_module *other;
+	struct link_map *map;
+	Dl_info dli;
 	char path[64];
 
 	mod->memfd = image_memfd(mod->info->name, image, len);
 	if (mod->memfd < 0)
 		return mod->memfd;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", mod->memfd);
-	mod->handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+	mod->handle = dlopen(path, mode);
 	if (!mod->handle) {
 		pr_err("%s: cannot map module: %s", mod->info->name, dlerror());
 		goto err_close;
 	}
-	init = dlsym(mod->handle, "__uhmm_module_init");
-	exit = dlsym(mod->handle, "__uhmm_module_exit");
-	mod->base = init ? object_base(init) : NULL;
-	if (!init || !*init || !mod->base) {
-		pr_err("%s: no module_init() in the object", mod->info->name);
+	if (dlinfo(mod->handle, RTLD_DI_LINKMAP, &map) || !dladdr((void *)map->l_ld, &dli)) {
+		pr_err("%s: cannot find where the module is mapped", mod->info->name);
 		goto err_dlclose;
 	}
+	mod->base = dli.dli_fbase;
 	list_for_each_entry(other, &modules, list)
 		if (WARN(other->base == mod->base, "%s: mapped onto %s", mod->info->name,
 			 other->info->name))
 			goto err_dlclose;
-	/* dlsym() searches the object's own dependencies too: keep only its own. */
-	mod->exit = exit && object_base(exit) == mod->base ? *exit : NULL;
+	mod->init = (int (*)(void))entry_point(mod, "__uhmm_init_", mod->info->init);
+	mod->exit = (void (*)(void))entry_point(mod, "__uhmm_exit_", mod->info->exit);
+	if (!mod->init) {
+		pr_err("%s: no module_init() entry point in the object", mod->info->name);
+		goto err_dlclose;
+	}
 	return 0;
 
 err_dlclose:
@@ -448,7 +470,6 @@ UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
 {
 	static pthread_once_t owner_once = PTHREAD_ONCE_INIT;
 	struct uhmm_module *mod;
-	int (*const *init)(void);
 	size_t len;
 	void *image;
 	int fd, ret;
@@ -494,8 +515,7 @@ UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
 	list_add_tail(&mod->list, &modules);
 	pthread_rwlock_unlock(&modules_lock);
 
-	init = dlsym(mod->handle, "__uhmm_module_init");
-	ret = (*init)();
+	ret = mod->init();
 	if (ret) {
 		pr_info("%s: init failed with error %d", mod->info->name, ret);
 		pthread_rwlock_wrlock(&modules_lock);
@@ -621,4 +641,131 @@ UHMM_EXPORT void uhmm_symbol_put(const char *name)
 	if (!WARN(!mod, "symbol_put of %s, which no module exports", name))
 		module_owner_put(mod);
 	pthread_rwlock_unlock(&modules_lock);
+}
+
+/* --- loading a set in dependency order ------------------------------------ */
+
+struct load_set {
+	size_t n;
+	const char *const *paths;
+	struct uhmm_modinfo **info;
+	size_t *order;			/* load order, filled by visit() */
+	size_t nr_ordered;
+	unsigned char *mark;		/* 0 new, 1 on the path, 2 done */
+	size_t *path;			/* the DFS path, for a cycle's message */
+	size_t depth;
+};
+
+/* The index of the module in @set exporting @name, or -1. */
+static long set_exporter(const struct load_set *set, const char *name)
+{
+	size_t i, j;
+
+	for (i = 0; i < set->n; i++)
+		for (j = 0; j < set->info[i]->nr_exports; j++)
+			if (!strcmp(set->info[i]->exports[j].name, name))
+				return (long)i;
+	return -1;
+}
+
+/* Does something other than the set provide @name? (module_mutex held) */
+static bool provided_outside_set(const char *name)
+{
+	const struct uhmm_export *exp;
+
+	return find_core_export(name) || find_module_export(name, &exp) ||
+	       (strncmp(name, "uhmm_", 5) && is_system_symbol(name));
+}
+
+static int visit(struct load_set *set, size_t i)
+{
+	const struct uhmm_modinfo *info = set->info[i];
+	size_t k;
+	int ret;
+
+	if (set->mark[i] == 2)
+		return 0;
+	set->path[set->depth++] = i;
+	if (set->mark[i] == 1) {
+		char msg[512] = "";
+		size_t start = 0;
+
+		while (set->path[start] != i)
+			start++;
+		for (k = start; k < set->depth; k++)
+			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s%s",
+				 k > start ? " -> " : "", set->info[set->path[k]]->name);
+		pr_err("dependency cycle: %s", msg);
+		return -ELOOP;
+	}
+	set->mark[i] = 1;
+	for (k = 0; k < info->nr_imports; k++) {
+		const char *name = info->imports[k];
+		long dep;
+
+		if (provided_outside_set(name))
+			continue;
+		dep = set_exporter(set, name);
+		if (dep < 0) {
+			pr_err("%s: needs %s, which no module given or loaded exports",
+			       info->name, name);
+			return -ENOENT;
+		}
+		if ((size_t)dep == i)
+			continue;
+		ret = visit(set, dep);
+		if (ret)
+			return ret;
+	}
+	set->mark[i] = 2;
+	set->depth--;
+	set->order[set->nr_ordered++] = i;
+	return 0;
+}
+
+UHMM_EXPORT int uhmm_module_load_many(const char *const *paths, size_t n,
+				      struct uhmm_module **mods)
+{
+	struct load_set set = { .n = n, .paths = paths };
+	size_t i, loaded = 0;
+	int ret = 0;
+
+	if ((!paths || !mods) && n)
+		return -EINVAL;
+	if (!n)
+		return 0;
+	set.info = calloc(n, sizeof(*set.info));
+	set.order = calloc(n, sizeof(*set.order));
+	set.mark = calloc(n, 1);
+	set.path = calloc(n + 1, sizeof(*set.path));
+	if (!set.info || !set.order || !set.mark || !set.path) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n && !ret; i++) {
+		set.info[i] = paths[i] ? uhmm_modinfo_read(paths[i]) : NULL;
+		if (!set.info[i])
+			ret = paths[i] ? -errno : -EINVAL;
+	}
+	pthread_mutex_lock(&module_mutex);
+	for (i = 0; i < n && !ret; i++)
+		ret = visit(&set, i);
+	pthread_mutex_unlock(&module_mutex);
+
+	/* Another thread may load or unload in between: each load checks again. */
+	for (loaded = 0; loaded < n && !ret; loaded++) {
+		ret = uhmm_module_load(paths[set.order[loaded]], &mods[set.order[loaded]]);
+		if (ret)
+			break;
+	}
+	while (ret && loaded--)
+		uhmm_module_unload(mods[set.order[loaded]]);
+out:
+	for (i = 0; set.info && i < n; i++)
+		uhmm_modinfo_free(set.info[i]);
+	free(set.info);
+	free(set.order);
+	free(set.mark);
+	free(set.path);
+	return ret;
 }

@@ -4,8 +4,11 @@
 #include <uhmm/percpu_ref.h>
 #include <uhmm/resource.h>
 
+/* What init claims and exit releases, so a test can see both ran. */
+#define GPL_OK_REGION	(1ULL << 45)
+#define GPL_OK_SIZE	(1ULL << 20)
+
 static struct uhmm_percpu_ref ref;
-int gpl_ok_inits, gpl_ok_exits;
 
 int gpl_ok_helper(void);
 int gpl_ok_helper(void)
@@ -23,16 +26,15 @@ EXPORT_SYMBOL(gpl_ok_plain);
 
 static int gpl_ok_init(void)
 {
-	gpl_ok_inits++;
 	/* A GPL-only import and a plain one. */
 	if (uhmm_percpu_ref_init(&ref, NULL, 0))
 		return -12;
-	return uhmm_iomem_resource() ? 0 : -22;
+	return uhmm_request_mem_region(GPL_OK_REGION, GPL_OK_SIZE, "gpl_ok") ? 0 : -16;
 }
 
 static void gpl_ok_exit(void)
 {
-	gpl_ok_exits++;
+	uhmm_release_mem_region(GPL_OK_REGION, GPL_OK_SIZE);
 	uhmm_percpu_ref_kill(&ref);
 	uhmm_percpu_ref_exit(&ref);
 }
