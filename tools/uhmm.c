@@ -14,6 +14,9 @@ struct command {
 static const struct command commands[] = {
 	{ "demo", cmd_demo, "map device memory, use its pages, unbind: a guided tour" },
 	{ "bench", cmd_bench, "run the benchmarks [--json] [--runs N] [--filter NAME]" },
+	{ "modinfo", cmd_modinfo, "print a module's descriptor [--json] FILE" },
+	{ "load", cmd_load, "load modules into a fresh instance and report: FILE..." },
+	{ "exports", cmd_exports, "list libuhmm's exports and their tier [--json]" },
 };
 
 static void usage(FILE *out)

@@ -5,5 +5,8 @@
 
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_modinfo(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_exports(int argc, char **argv);
 
 #endif

@@ -264,9 +264,12 @@ static bool inherit_taint(struct uhmm_module *mod, struct uhmm_module *owner, co
 	return true;
 }
 
-/* Find what @name binds to; NULL *exp for a system symbol.  -ENOENT if nothing may. */
+/*
+ * Find what @name binds to; NULL *exp for a system symbol.  -ENOENT if
+ * nothing may; then say why if @report.
+ */
 static int lookup_import(struct uhmm_module *mod, const char *name, struct uhmm_module **owner,
-			 const struct uhmm_export **exp)
+			 const struct uhmm_export **exp, bool report)
 {
 	*owner = NULL;
 	*exp = find_core_export(name);
@@ -274,9 +277,10 @@ static int lookup_import(struct uhmm_module *mod, const char *name, struct uhmm_
 		*owner = find_module_export(name, exp);
 	if (*exp) {
 		if ((*exp)->tier == UHMM_EXPORT_GPL && !module_is_gpl(mod)) {
-			pr_info("%s: %s is exported GPL-only and license '%s' is not GPL-compatible",
-				mod->info->name, name,
-				mod->info->license ? mod->info->license : "unspecified");
+			if (report)
+				pr_info("%s: %s is exported GPL-only and license '%s' is not GPL-compatible",
+					mod->info->name, name,
+					mod->info->license ? mod->info->license : "unspecified");
 			return -ENOENT;
 		}
 		return 0;
@@ -301,14 +305,14 @@ static int resolve_imports(struct uhmm_module *mod)
 	size_t i;
 
 	for (i = 0; i < info->nr_imports; i++)
-		if (!lookup_import(mod, info->imports[i], &owner, &exp) && exp &&
+		if (!lookup_import(mod, info->imports[i], &owner, &exp, false) && exp &&
 		    exp->tier == UHMM_EXPORT_GPL)
 			mod->using_gplonly_symbols = true;
 
 	for (i = 0; i < info->nr_imports; i++) {
 		const char *name = info->imports[i];
 
-		err = lookup_import(mod, name, &owner, &exp);
+		err = lookup_import(mod, name, &owner, &exp, true);
 		if (!err && !inherit_taint(mod, owner, name))
 			err = -ENOENT;
 		if (!err && owner)

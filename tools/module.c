@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* `uhmm modinfo`, `uhmm load`, `uhmm exports`: modules from the command line. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uhmm/log.h>
+#include <uhmm/module.h>
+
+#include "uhmm.h"
+
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; s && *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+static const char *tier_name(enum uhmm_export_tier tier)
+{
+	return tier == UHMM_EXPORT_GPL ? "GPL" : "plain";
+}
+
+/* Who provides @name to a module: "uhmm", a loaded module's name, or "system". */
+static const char *import_owner(const char *name, enum uhmm_export_tier *tier)
+{
+	const struct uhmm_export *core;
+	size_t nr, i;
+
+	core = uhmm_core_exports(&nr);
+	for (i = 0; i < nr; i++)
+		if (!strcmp(core[i].name, name)) {
+			*tier = core[i].tier;
+			return "uhmm";
+		}
+	return NULL;
+}
+
+static void print_modinfo_text(const char *path, const struct uhmm_modinfo *info)
+{
+	size_t i;
+
+#define FIELD(key, value) if (value) printf("%-12s %s\n", key ":", value)
+	FIELD("filename", path);
+	FIELD("name", info->name);
+	FIELD("license", info->license);
+	FIELD("author", info->author);
+	FIELD("description", info->description);
+	FIELD("version", info->version);
+	FIELD("init", info->init);
+	FIELD("exit", info->exit);
+#undef FIELD
+	printf("%-12s %d\n", "uhmm_abi:", info->abi);
+	for (i = 0; i < info->nr_exports; i++)
+		printf("%-12s %s\n", info->exports[i].tier == UHMM_EXPORT_GPL ? "export_gpl:" :
+		       "export:", info->exports[i].name);
+	for (i = 0; i < info->nr_imports; i++) {
+		enum uhmm_export_tier tier;
+		const char *owner = import_owner(info->imports[i], &tier);
+
+		if (owner)
+			printf("%-12s %s (%s, %s)\n", "import:", info->imports[i], owner,
+			       tier_name(tier));
+		else
+			printf("%-12s %s\n", "import:", info->imports[i]);
+	}
+}
+
+static void print_modinfo_json(const char *path, const struct uhmm_modinfo *info)
+{
+	size_t i;
+
+	printf("{\"filename\": ");
+	json_string(stdout, path);
+#define FIELD(key, value) do { printf(", \"" key "\": "); \
+	if (value) json_string(stdout, value); else printf("null"); } while (0)
+	FIELD("name", info->name);
+	FIELD("license", info->license);
+	FIELD("author", info->author);
+	FIELD("description", info->description);
+	FIELD("version", info->version);
+	FIELD("init", info->init);
+	FIELD("exit", info->exit);
+#undef FIELD
+	printf(", \"uhmm_abi\": %d, \"gpl_compatible\": %s, \"exports\": [", info->abi,
+	       uhmm_license_is_gpl_compatible(info->license) ? "true" : "false");
+	for (i = 0; i < info->nr_exports; i++) {
+		printf("%s{\"name\": ", i ? ", " : "");
+		json_string(stdout, info->exports[i].name);
+		printf(", \"tier\": \"%s\"}", tier_name(info->exports[i].tier));
+	}
+	printf("], \"imports\": [");
+	for (i = 0; i < info->nr_imports; i++) {
+		printf("%s", i ? ", " : "");
+		json_string(stdout, info->imports[i]);
+	}
+	printf("]}\n");
+}
+
+int cmd_modinfo(int argc, char **argv)
+{
+	struct uhmm_modinfo *info;
+	const char *path = NULL;
+	bool json = false;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!path)
+			path = argv[i];
+		else
+			path = NULL, i = argc;
+	}
+	if (!path) {
+		fprintf(stderr, "usage: uhmm modinfo [--json] FILE\n");
+		return 2;
+	}
+	info = uhmm_modinfo_read(path);
+	if (!info) {
+		fprintf(stderr, "uhmm modinfo: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (json)
+		print_modinfo_json(path, info);
+	else
+		print_modinfo_text(path, info);
+	uhmm_modinfo_free(info);
+	return 0;
+}
+
+static void print_message(int level, const char *msg, void *data)
+{
+	(void)data;
+	printf("  [%s] %s\n", level <= UHMM_LOG_ERR ? "error" : level <= UHMM_LOG_WARNING ?
+	       "warning" : "info", msg);
+}
+
+/* The module among @mods (or loaded) that exports @name, or NULL. */
+static const char *exporter(struct uhmm_module **mods, int n, const char *name,
+			    enum uhmm_export_tier *tier)
+{
+	int i;
+	size_t j;
+
+	for (i = 0; i < n; i++) {
+		const struct uhmm_modinfo *info = uhmm_module_info(mods[i]);
+
+		for (j = 0; j < info->nr_exports; j++)
+			if (!strcmp(info->exports[j].name, name)) {
+				*tier = info->exports[j].tier;
+				return info->name;
+			}
+	}
+	return NULL;
+}
+
+static void unload_all(struct uhmm_module **mods, int n);
+
+int cmd_load(int argc, char **argv)
+{
+	struct uhmm_module **mods;
+	char taint[64];
+	int n = argc - 1, i, ret;
+	size_t j;
+
+	if (n < 1) {
+		fprintf(stderr, "usage: uhmm load FILE...\n");
+		return 2;
+	}
+	mods = calloc(n, sizeof(*mods));
+	if (!mods)
+		return 1;
+	uhmm_set_log_fn(print_message, NULL);
+	uhmm_set_log_level(UHMM_LOG_INFO);
+	printf("loading %d module%s into a fresh instance:\n", n, n == 1 ? "" : "s");
+	ret = uhmm_module_load_many((const char *const *)argv + 1, n, mods);
+	if (ret) {
+		printf("load failed: %s (%d)\n", strerror(-ret), ret);
+		printf("%s\n", uhmm_print_tainted(taint, sizeof(taint)));
+		free(mods);
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		const struct uhmm_modinfo *info = uhmm_module_info(mods[i]);
+
+		printf("\n%s (%s): loaded, init %s ran; license '%s'%s\n", info->name, argv[i + 1],
+		       info->init, info->license ? info->license : "unspecified",
+		       uhmm_module_taints(mods[i]) ? ", taints (P)" : "");
+		for (j = 0; j < info->nr_imports; j++) {
+			enum uhmm_export_tier tier = UHMM_EXPORT_PLAIN;
+			const char *owner = import_owner(info->imports[j], &tier);
+
+			if (!owner)
+				owner = exporter(mods, n, info->imports[j], &tier);
+			if (owner)
+				printf("  import %-40s <- %s (%s)\n", info->imports[j], owner,
+				       tier_name(tier));
+			else
+				printf("  import %-40s <- system library\n", info->imports[j]);
+		}
+		for (j = 0; j < info->nr_exports; j++)
+			printf("  export %-40s (%s)\n", info->exports[j].name,
+			       tier_name(info->exports[j].tier));
+	}
+	printf("\n%s\n\nunloading:\n", uhmm_print_tainted(taint, sizeof(taint)));
+	unload_all(mods, n);
+	free(mods);
+	return 0;
+}
+
+/* Unload every module, importers before what they import from. */
+static void unload_all(struct uhmm_module **mods, int n)
+{
+	bool progress = true;
+	int i, ret;
+
+	while (progress) {
+		progress = false;
+		for (i = n - 1; i >= 0; i--) {
+			char name[64];
+
+			if (!mods[i] || uhmm_module_refcount(mods[i]))
+				continue;
+			snprintf(name, sizeof(name), "%s", uhmm_module_name(mods[i]));
+			ret = uhmm_module_unload(mods[i]);
+			printf("  %s: %s\n", name, ret ? strerror(-ret) : "exit ran, unloaded");
+			mods[i] = NULL;		/* unloaded, or never will be */
+			progress = true;
+		}
+	}
+}
+
+int cmd_exports(int argc, char **argv)
+{
+	const struct uhmm_export *exp;
+	bool json = argc > 1 && !strcmp(argv[1], "--json");
+	size_t nr, i;
+
+	if (argc > 2 || (argc == 2 && !json)) {
+		fprintf(stderr, "usage: uhmm exports [--json]\n");
+		return 2;
+	}
+	exp = uhmm_core_exports(&nr);
+	if (json)
+		printf("[\n");
+	for (i = 0; i < nr; i++) {
+		if (json)
+			printf("  {\"name\": \"%s\", \"tier\": \"%s\"}%s\n", exp[i].name,
+			       tier_name(exp[i].tier), i + 1 < nr ? "," : "");
+		else
+			printf("%-44s %s\n", exp[i].name,
+			       exp[i].tier == UHMM_EXPORT_GPL ? "EXPORT_SYMBOL_GPL" : "EXPORT_SYMBOL");
+	}
+	if (json)
+		printf("]\n");
+	return 0;
+}
