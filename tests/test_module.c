@@ -369,3 +369,42 @@ TEST(core_export_table_has_both_tiers_sorted)
 	}
 	ASSERT_TRUE(memremap_gpl && iomem_plain);
 }
+
+#include "demo/demo.h"
+
+TEST(demo_driver_module_maps_allocates_and_unloads)
+{
+	struct uhmm_module *mod;
+	struct uhmm_device *dev = uhmm_device_create("demo0");
+	struct uhmm_page *page;
+	struct demo_stats st;
+	demo_bind_fn bind;
+	demo_alloc_page_fn alloc_page;
+	demo_get_stats_fn get_stats;
+
+	ASSERT_EQ(uhmm_module_load(DEMO_MODULE, &mod), 0);
+	ASSERT_EQ(uhmm_module_taints(mod), 0);
+	bind = (demo_bind_fn)uhmm_symbol_get("demo_bind");
+	alloc_page = (demo_alloc_page_fn)uhmm_symbol_get("demo_alloc_page");
+	get_stats = (demo_get_stats_fn)uhmm_symbol_get("demo_get_stats");
+	ASSERT_TRUE(bind && alloc_page && get_stats);
+	ASSERT_EQ(bind(dev, 256ULL << 20), 0);
+	get_stats(dev, &st);
+	ASSERT_EQ(st.nr_free, st.nr_pages);
+	page = alloc_page(dev);
+	ASSERT_NONNULL(page);
+	ASSERT_TRUE(uhmm_page_pgmap(page) == st.pgmap);
+	get_stats(dev, &st);
+	ASSERT_EQ(st.nr_free, st.nr_pages - 1);
+	uhmm_put_page(page);
+	get_stats(dev, &st);
+	ASSERT_EQ(st.nr_free, st.nr_pages);
+	ASSERT_EQ(st.nr_page_free_calls, 1);
+	uhmm_symbol_put("demo_bind");
+	uhmm_symbol_put("demo_alloc_page");
+	uhmm_symbol_put("demo_get_stats");
+	ASSERT_EQ(uhmm_module_unload(mod), -EBUSY);	/* device bound, pgmap mapped */
+	ASSERT_EQ(uhmm_device_unbind(dev), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+	uhmm_device_put(dev);
+}

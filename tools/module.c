@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uhmm/log.h>
 #include <uhmm/module.h>
@@ -265,4 +266,20 @@ int cmd_exports(int argc, char **argv)
 	if (json)
 		printf("]\n");
 	return 0;
+}
+
+int find_module_file(const char *name, char *path, size_t len)
+{
+	const char *dirs[] = { getenv("UHMM_MODULE_DIR"), UHMM_BUILD_MODULE_DIR,
+			       UHMM_INSTALL_MODULE_DIR };
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (!dirs[i])
+			continue;
+		snprintf(path, len, "%s/%s.so", dirs[i], name);
+		if (access(path, R_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
 }
