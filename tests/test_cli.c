@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The uhmm command: modinfo, load, exports and bench, as a user runs them. */
+#include <uhmm/module.h>
+
+#include "harness.h"
+
+#define MOD(name) TEST_MODULE_DIR "/" name ".so"
+
+static char out[65536];
+
+/* Run `uhmm ARGS` with stderr folded into stdout; return its exit status. */
+static int run(const char *args)
+{
+	char cmd[1024];
+	size_t n = 0, r;
+	FILE *p;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", UHMM_TOOL, args);
+	p = popen(cmd, "r");
+	ASSERT_NONNULL(p);
+	while ((r = fread(out + n, 1, sizeof(out) - 1 - n, p)) > 0)
+		n += r;
+	out[n] = '\0';
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static bool has(const char *text)
+{
+	return strstr(out, text) != NULL;
+}
+
+TEST(modinfo_prints_the_descriptor_as_text_and_json)
+{
+	ASSERT_EQ(run("modinfo " MOD("gpl_ok")), 0);
+	ASSERT_TRUE(has("license:     GPL\n"));
+	ASSERT_TRUE(has("export_gpl:  gpl_ok_helper\n"));
+	ASSERT_TRUE(has("import:      uhmm_percpu_ref_init (uhmm, GPL)\n"));
+	ASSERT_EQ(run("modinfo --json " MOD("prop_plain")), 0);
+	ASSERT_TRUE(has("\"name\": \"prop_plain\""));
+	ASSERT_TRUE(has("\"license\": \"Proprietary\""));
+	ASSERT_TRUE(has("\"gpl_compatible\": false"));
+	ASSERT_TRUE(has("{\"name\": \"prop_fn\", \"tier\": \"plain\"}"));
+	ASSERT_TRUE(out[0] == '{' && strchr(out, '}'));
+}
+
+TEST(modinfo_refuses_what_is_not_a_module)
+{
+	ASSERT_EQ(run("modinfo " UHMM_TOOL), 1);	/* an ELF file, but not a module */
+	ASSERT_TRUE(has("not a uhmm module (no .modinfo section)"));
+	ASSERT_TRUE(has("Exec format error"));
+	ASSERT_EQ(run("modinfo " TEST_MODULE_DIR "/../test-cli.p/test_cli.c.o"), 1);
+	ASSERT_TRUE(has("Invalid ELF header type: 1 != 3"));
+	ASSERT_EQ(run("modinfo /nonexistent.so"), 1);
+	ASSERT_TRUE(has("No such file or directory"));
+	ASSERT_EQ(run("modinfo"), 2);
+	ASSERT_TRUE(has("usage: uhmm modinfo"));
+}
+
+TEST(load_reports_messages_taint_and_resolved_imports)
+{
+	ASSERT_EQ(run("load " MOD("gpl_user") " " MOD("gpl_ok")), 0);
+	ASSERT_TRUE(has("loading 2 modules into a fresh instance"));
+	ASSERT_TRUE(has("gpl_ok_helper                            <- gpl_ok (GPL)"));
+	ASSERT_TRUE(has("uhmm_percpu_ref_init                     <- uhmm (GPL)"));
+	ASSERT_TRUE(has("Not tainted"));
+	ASSERT_TRUE(has("gpl_ok: exit ran, unloaded"));
+
+	ASSERT_EQ(run("load " MOD("prop_plain")), 0);
+	ASSERT_TRUE(has("[warning] prop_plain: module license 'Proprietary' taints kernel."));
+	ASSERT_TRUE(has("Tainted: P"));
+
+	ASSERT_EQ(run("load " MOD("prop_gpl")), 1);
+	ASSERT_TRUE(has("prop_gpl: Unknown symbol uhmm_percpu_ref_init (err -2)"));
+	ASSERT_TRUE(has("load failed"));
+	ASSERT_EQ(run("load"), 2);
+}
+
+TEST(exports_lists_every_core_symbol_with_its_tier)
+{
+	size_t nr, lines = 0;
+	const char *p;
+
+	uhmm_core_exports(&nr);
+	ASSERT_EQ(run("exports --json"), 0);
+	for (p = out; (p = strstr(p, "\"tier\": ")); p++)
+		lines++;
+	ASSERT_EQ(lines, nr);
+	ASSERT_TRUE(has("{\"name\": \"uhmm_memremap_pages\", \"tier\": \"GPL\"}"));
+	ASSERT_TRUE(has("{\"name\": \"uhmm_request_mem_region\", \"tier\": \"plain\"}"));
+	ASSERT_EQ(run("exports"), 0);
+	ASSERT_TRUE(has("uhmm_memremap_pages"));
+	ASSERT_TRUE(has("EXPORT_SYMBOL_GPL"));
+	ASSERT_EQ(run("exports --bogus"), 2);
+}
+
+TEST(bench_json_has_the_promised_fields)
+{
+	ASSERT_EQ(run("bench --json --runs 1 --filter percpu_ref"), 0);
+	ASSERT_TRUE(out[0] == '[');
+	ASSERT_TRUE(has("\"name\": \"percpu_ref get+put, 1 thread\""));
+	ASSERT_TRUE(has("\"unit\": \"ns/op\""));
+	ASSERT_TRUE(has("\"baseline\": "));
+	ASSERT_TRUE(has("\"ratio\": "));
+	ASSERT_EQ(run("bench --runs 0"), 2);
+	ASSERT_EQ(run("nosuchcommand"), 2);
+}
