@@ -197,6 +197,8 @@ static inline const struct uhmm_range *uhmm_pgmap_range(const struct uhmm_dev_pa
  *	than one range or not describing it, a range that is empty, wraps, is
  *	not 2 MiB aligned and sized, or lies beyond the address space;
  * -EBUSY: @pgmap is already mapped;
+ * -ENODEV: the module holding @pgmap->ops is being unloaded (while mapped,
+ *	the pgmap pins that module);
  * -ENXIO: a range touches System RAM;
  * -ENOMEM: a range overlaps a live pgmap (the kernel's code for this), or no memory.
  * On error nothing stays mapped.
