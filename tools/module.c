@@ -47,20 +47,40 @@ static const char *import_owner(const char *name, enum uhmm_export_tier *tier)
 	return NULL;
 }
 
+/* The descriptor's string fields, in modinfo's order. */
+struct modinfo_field {
+	const char *key;
+	const char *value;
+};
+
+#define NR_FIELDS 8
+
+static void modinfo_fields(const char *path, const struct uhmm_modinfo *info,
+			   struct modinfo_field f[NR_FIELDS])
+{
+	f[0] = (struct modinfo_field){ "filename", path };
+	f[1] = (struct modinfo_field){ "name", info->name };
+	f[2] = (struct modinfo_field){ "license", info->license };
+	f[3] = (struct modinfo_field){ "author", info->author };
+	f[4] = (struct modinfo_field){ "description", info->description };
+	f[5] = (struct modinfo_field){ "version", info->version };
+	f[6] = (struct modinfo_field){ "init", info->init };
+	f[7] = (struct modinfo_field){ "exit", info->exit };
+}
+
 static void print_modinfo_text(const char *path, const struct uhmm_modinfo *info)
 {
+	struct modinfo_field f[NR_FIELDS];
 	size_t i;
 
-#define FIELD(key, value) if (value) printf("%-12s %s\n", key ":", value)
-	FIELD("filename", path);
-	FIELD("name", info->name);
-	FIELD("license", info->license);
-	FIELD("author", info->author);
-	FIELD("description", info->description);
-	FIELD("version", info->version);
-	FIELD("init", info->init);
-	FIELD("exit", info->exit);
-#undef FIELD
+	modinfo_fields(path, info, f);
+	for (i = 0; i < NR_FIELDS; i++)
+		if (f[i].value) {
+			char key[32];
+
+			snprintf(key, sizeof(key), "%s:", f[i].key);
+			printf("%-12s %s\n", key, f[i].value);
+		}
 	printf("%-12s %d\n", "uhmm_abi:", info->abi);
 	for (i = 0; i < info->nr_exports; i++)
 		printf("%-12s %s\n", info->exports[i].tier == UHMM_EXPORT_GPL ? "export_gpl:" :
@@ -79,20 +99,17 @@ static void print_modinfo_text(const char *path, const struct uhmm_modinfo *info
 
 static void print_modinfo_json(const char *path, const struct uhmm_modinfo *info)
 {
+	struct modinfo_field f[NR_FIELDS];
 	size_t i;
 
-	printf("{\"filename\": ");
-	json_string(stdout, path);
-#define FIELD(key, value) do { printf(", \"" key "\": "); \
-	if (value) json_string(stdout, value); else printf("null"); } while (0)
-	FIELD("name", info->name);
-	FIELD("license", info->license);
-	FIELD("author", info->author);
-	FIELD("description", info->description);
-	FIELD("version", info->version);
-	FIELD("init", info->init);
-	FIELD("exit", info->exit);
-#undef FIELD
+	modinfo_fields(path, info, f);
+	for (i = 0; i < NR_FIELDS; i++) {
+		printf("%s\"%s\": ", i ? ", " : "{", f[i].key);
+		if (f[i].value)
+			json_string(stdout, f[i].value);
+		else
+			printf("null");
+	}
 	printf(", \"uhmm_abi\": %d, \"gpl_compatible\": %s, \"exports\": [", info->abi,
 	       uhmm_license_is_gpl_compatible(info->license) ? "true" : "false");
 	for (i = 0; i < info->nr_exports; i++) {
