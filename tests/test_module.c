@@ -408,3 +408,63 @@ TEST(demo_driver_module_maps_allocates_and_unloads)
 	ASSERT_EQ(uhmm_module_unload(mod), 0);
 	uhmm_device_put(dev);
 }
+
+#include <pthread.h>
+
+struct churn {
+	const char *path;
+	int rounds;
+	int failures;
+};
+
+static void *load_unload(void *arg)
+{
+	struct churn *c = arg;
+	struct uhmm_module *mod;
+	int i;
+
+	for (i = 0; i < c->rounds; i++) {
+		if (uhmm_module_load(c->path, &mod) || uhmm_module_unload(mod))
+			c->failures++;
+	}
+	return NULL;
+}
+
+static void *bind_unbind(void *arg)
+{
+	struct churn *c = arg;
+	bind_fn bind = (bind_fn)uhmm_symbol_get("drvmod_bind");
+	int i;
+
+	for (i = 0; i < c->rounds; i++) {
+		struct uhmm_device *dev = uhmm_device_create("churn");
+
+		if (!bind || bind(dev) || uhmm_device_unbind(dev))
+			c->failures++;
+		uhmm_device_put(dev);
+	}
+	uhmm_symbol_put("drvmod_bind");
+	return NULL;
+}
+
+TEST(loads_unloads_and_binds_from_several_threads)
+{
+	struct churn a = { MOD("gpl_ok"), 300, 0 }, b = { MOD("prop_plain"), 300, 0 };
+	struct churn c = { NULL, 300, 0 };
+	struct uhmm_module *drv;
+	pthread_t ta, tb, tc;
+
+	uhmm_set_log_level(0);
+	ASSERT_EQ(uhmm_module_load(MOD("drvmod"), &drv), 0);
+	ASSERT_EQ(pthread_create(&ta, NULL, load_unload, &a), 0);
+	ASSERT_EQ(pthread_create(&tb, NULL, load_unload, &b), 0);
+	ASSERT_EQ(pthread_create(&tc, NULL, bind_unbind, &c), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	pthread_join(tc, NULL);
+	ASSERT_EQ(a.failures + b.failures + c.failures, 0);
+	ASSERT_NULL(uhmm_module_find("gpl_ok"));
+	ASSERT_NULL(uhmm_module_find("prop_plain"));
+	ASSERT_EQ(uhmm_module_refcount(drv), 0);
+	ASSERT_EQ(uhmm_module_unload(drv), 0);
+}
