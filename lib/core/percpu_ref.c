@@ -201,20 +201,17 @@ static inline unsigned long load_ptr(struct uhmm_percpu_ref *ref)
 
 /*
  * Add @nr to the calling thread's count of @ref if @ref is in percpu mode.
- * Return false if it is not (or the thread has no slot): the caller then
- * uses the shared counter.  *@ptrp gets the mode bits seen.
+ * Return 0 if it did; otherwise the caller uses the shared counter, and the
+ * value returned (never 0: REF_ATOMIC is set) carries the mode bits seen.
  */
-static inline bool percpu_add(struct uhmm_percpu_ref *ref, unsigned long nr,
-			      unsigned long *ptrp)
+static inline unsigned long percpu_add(struct uhmm_percpu_ref *ref, unsigned long nr)
 {
 	int slot = this_thread_slot();
 	unsigned long ptr, depth;
 	struct thread_slot *ts;
 
-	if (unlikely(slot < 0)) {
-		*ptrp = load_ptr(ref) | REF_ATOMIC;
-		return false;
-	}
+	if (unlikely(slot < 0))
+		return load_ptr(ref) | REF_ATOMIC;
 	ts = &thread_slots[slot];
 	/*
 	 * A nesting depth, so that a signal handler's section inside ours
@@ -228,15 +225,12 @@ static inline bool percpu_add(struct uhmm_percpu_ref *ref, unsigned long nr,
 	if (likely(!(ptr & REF_ATOMIC_DEAD)))
 		slot_add((struct percpu_slot *)ptr + slot, nr);
 	__atomic_store_n(&ts->active, depth, __ATOMIC_RELEASE);
-	*ptrp = ptr;
-	return !(ptr & REF_ATOMIC_DEAD);
+	return ptr & REF_ATOMIC_DEAD ? ptr | REF_ATOMIC : 0;
 }
 
 UHMM_EXPORT void uhmm_percpu_ref_get_many(struct uhmm_percpu_ref *ref, unsigned long nr)
 {
-	unsigned long ptr;
-
-	if (unlikely(!percpu_add(ref, nr, &ptr)))
+	if (unlikely(percpu_add(ref, nr)))
 		atomic_fetch_add(&ref->data->count, nr);
 }
 
@@ -258,9 +252,7 @@ static bool count_inc_not_zero(struct uhmm_percpu_ref_data *data, unsigned long 
 
 UHMM_EXPORT bool uhmm_percpu_ref_tryget_many(struct uhmm_percpu_ref *ref, unsigned long nr)
 {
-	unsigned long ptr;
-
-	if (likely(percpu_add(ref, nr, &ptr)))
+	if (likely(!percpu_add(ref, nr)))
 		return true;
 	return count_inc_not_zero(ref->data, nr);
 }
@@ -272,9 +264,9 @@ UHMM_EXPORT bool uhmm_percpu_ref_tryget(struct uhmm_percpu_ref *ref)
 
 UHMM_EXPORT bool uhmm_percpu_ref_tryget_live(struct uhmm_percpu_ref *ref)
 {
-	unsigned long ptr;
+	unsigned long ptr = percpu_add(ref, 1);
 
-	if (likely(percpu_add(ref, 1, &ptr)))
+	if (likely(!ptr))
 		return true;
 	if (ptr & REF_DEAD)
 		return false;
@@ -284,9 +276,8 @@ UHMM_EXPORT bool uhmm_percpu_ref_tryget_live(struct uhmm_percpu_ref *ref)
 UHMM_EXPORT void uhmm_percpu_ref_put_many(struct uhmm_percpu_ref *ref, unsigned long nr)
 {
 	struct uhmm_percpu_ref_data *data;
-	unsigned long ptr;
 
-	if (likely(percpu_add(ref, -nr, &ptr)))
+	if (likely(!percpu_add(ref, -nr)))
 		return;
 	data = ref->data;
 	if (atomic_fetch_sub(&data->count, nr) == nr && data->release)
