@@ -240,6 +240,18 @@ TEST(failed_init_unloads_and_returns_its_error)
 	ASSERT_FALSE(mapped("init_fails"));	/* nothing of it is left */
 }
 
+TEST(init_that_fails_but_leaves_a_bound_device_keeps_its_code_mapped)
+{
+	unsigned long warns = uhmm_warn_count();
+
+	uhmm_set_log_level(0);
+	ASSERT_EQ(uhmm_module_load(MOD("init_leaks"), NULL), -EIO);
+	ASSERT_EQ(uhmm_warn_count(), warns + 1);
+	ASSERT_NULL(uhmm_module_find("init_leaks"));
+	/* The device still runs the module's code, so it must stay mapped. */
+	ASSERT_TRUE(mapped("init_leaks"));
+}
+
 TEST(module_without_exit_cannot_be_unloaded)
 {
 	struct uhmm_module *mod;

@@ -199,4 +199,6 @@ TEST(iomem_print_matches_proc_iomem_format)
 		 (unsigned long)(base + MiB), (unsigned long)(base + 2 * MiB - 1));
 	ASSERT_STREQ(buf, expect);
 	free(buf);
+	ASSERT_EQ(uhmm_release_mem_region(base + MiB, MiB), 0);
+	ASSERT_EQ(uhmm_release_resource(&window), 0);
 }

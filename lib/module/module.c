@@ -526,10 +526,17 @@ UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
 		list_del(&mod->list);
 		pthread_rwlock_unlock(&modules_lock);
 		drop_uses(mod);
-		/* A failed init must undo itself; if it left users, the code stays mapped. */
-		if (!WARN(atomic_load(&mod->refcnt), "%s: init failed but left %d users",
-			  mod->info->name, atomic_load(&mod->refcnt)))
-			unmap_module(mod);
+		/*
+		 * A failed init must undo itself.  If it left users (a bound
+		 * device, a mapped pgmap), they still point into the module:
+		 * its code stays mapped and its record stays allocated.
+		 */
+		if (WARN(atomic_load(&mod->refcnt), "%s: init failed but left %d users",
+			 mod->info->name, atomic_load(&mod->refcnt))) {
+			pthread_mutex_unlock(&module_mutex);
+			goto out_file;
+		}
+		unmap_module(mod);
 		goto err_unlock;
 	}
 	pthread_rwlock_wrlock(&modules_lock);
