@@ -35,10 +35,6 @@ enum module_state {
 	MODULE_STATE_GOING,	/* exit running */
 };
 
-struct module_use {
-	struct uhmm_module *target;	/* a module this one imports from */
-};
-
 struct uhmm_module {
 	struct list_head list;		/* in modules; protected by modules_lock */
 	struct uhmm_modinfo *info;
@@ -50,7 +46,7 @@ struct uhmm_module {
 	int nr_importers;		/* modules importing from this one; module_mutex */
 	unsigned long taints;
 	bool using_gplonly_symbols;
-	struct module_use *uses;	/* the modules this one imports from */
+	struct uhmm_module **uses;	/* the modules this one imports from */
 	size_t nr_uses;
 	int (*init)(void);
 	void (*exit)(void);
@@ -210,17 +206,17 @@ static bool module_is_gpl(const struct uhmm_module *mod)
 
 static int add_use(struct uhmm_module *mod, struct uhmm_module *target)
 {
-	struct module_use *uses;
+	struct uhmm_module **uses;
 	size_t i;
 
 	for (i = 0; i < mod->nr_uses; i++)
-		if (mod->uses[i].target == target)
+		if (mod->uses[i] == target)
 			return 0;
 	uses = realloc(mod->uses, (mod->nr_uses + 1) * sizeof(*uses));
 	if (!uses)
 		return -ENOMEM;
 	mod->uses = uses;
-	mod->uses[mod->nr_uses++].target = target;
+	mod->uses[mod->nr_uses++] = target;
 	return 0;
 }
 
@@ -355,13 +351,14 @@ static int verify_exported_symbols(struct uhmm_module *mod)
 
 /* --- load and unload ------------------------------------------------------ */
 
-static void drop_uses(struct uhmm_module *mod)
+/* Pin (@delta 1) or unpin (-1) the modules @mod imports from; module_mutex held. */
+static void pin_uses(struct uhmm_module *mod, int delta)
 {
 	size_t i;
 
 	for (i = 0; i < mod->nr_uses; i++) {
-		mod->uses[i].target->nr_importers--;
-		atomic_fetch_sub(&mod->uses[i].target->refcnt, 1);
+		mod->uses[i]->nr_importers += delta;
+		atomic_fetch_add(&mod->uses[i]->refcnt, delta);
 	}
 }
 
@@ -510,10 +507,7 @@ UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
 	if (ret)
 		goto err_unlock;
 
-	for (size_t i = 0; i < mod->nr_uses; i++) {
-		mod->uses[i].target->nr_importers++;
-		atomic_fetch_add(&mod->uses[i].target->refcnt, 1);
-	}
+	pin_uses(mod, 1);
 	mod->state = MODULE_STATE_COMING;
 	pthread_rwlock_wrlock(&modules_lock);
 	list_add_tail(&mod->list, &modules);
@@ -525,7 +519,7 @@ UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
 		pthread_rwlock_wrlock(&modules_lock);
 		list_del(&mod->list);
 		pthread_rwlock_unlock(&modules_lock);
-		drop_uses(mod);
+		pin_uses(mod, -1);
 		/*
 		 * A failed init must undo itself.  If it left users (a bound
 		 * device, a mapped pgmap), they still point into the module:
@@ -592,7 +586,7 @@ UHMM_EXPORT int uhmm_module_unload(struct uhmm_module *mod)
 	pthread_rwlock_wrlock(&modules_lock);
 	list_del(&mod->list);
 	pthread_rwlock_unlock(&modules_lock);
-	drop_uses(mod);
+	pin_uses(mod, -1);
 	unmap_module(mod);
 	pthread_mutex_unlock(&module_mutex);
 	free_module(mod);
