@@ -96,11 +96,13 @@ static inline unsigned long uhmm_vmem_altmap_offset(const struct uhmm_vmem_altma
  * struct uhmm_page - the metadata of one device page (64 bytes)
  * @flags: UHMM_PG_* bits; change them only through uhmm's functions
  * @_refcount: use uhmm_page_ref_count(), uhmm_get_page(), uhmm_put_page()
- * @pgmap: the pgmap this page belongs to; constant while mapped
+ * @pgmap: the pgmap this page belongs to, constant while mapped; NULL for a
+ *	system memory page (see migrate.h)
  * @pfn: this page's pfn; constant while mapped
  * @zone_device_data: the driver's, e.g. to link free pages
  * @private: the driver's
- * @mapping, @index: where the page is mapped in a process (set by migration)
+ * @mapping, @index: set by uhmm while the page holds a process address:
+ *	@index is that address, @mapping non-NULL
  */
 struct uhmm_page {
 	unsigned long flags;
@@ -263,7 +265,7 @@ static inline struct uhmm_dev_pagemap *uhmm_page_pgmap(const struct uhmm_page *p
 /** uhmm_is_device_private_page() - true for a page of a PRIVATE pgmap */
 static inline bool uhmm_is_device_private_page(const struct uhmm_page *page)
 {
-	return page->pgmap->type == UHMM_MEMORY_DEVICE_PRIVATE;
+	return page->pgmap && page->pgmap->type == UHMM_MEMORY_DEVICE_PRIVATE;
 }
 
 /**

@@ -8,5 +8,6 @@
 #include <uhmm/resource.h>
 #include <uhmm/percpu_ref.h>
 #include <uhmm/memremap.h>
+#include <uhmm/migrate.h>
 
 #endif

@@ -372,6 +372,8 @@ UHMM_EXPORT struct uhmm_page *uhmm_pfn_to_page(unsigned long pfn)
 {
 	struct uhmm_page *page;
 
+	if (unlikely(sysmem_pfn_valid(pfn)))
+		return sysmem_pfn_to_page(pfn);
 	rcu_read_lock();
 	page = sparse_pfn_to_page_rcu(pfn);
 	rcu_read_unlock();
@@ -383,6 +385,10 @@ void free_zone_device_page(struct uhmm_page *page)
 {
 	struct uhmm_dev_pagemap *pgmap = page->pgmap;
 
+	if (!pgmap) {
+		sysmem_free_page(page);
+		return;
+	}
 	WARN(page->flags & (1UL << UHMM_PG_locked), "freeing locked page pfn %#lx", page->pfn);
 	page->mapping = NULL;
 	page->index = 0;

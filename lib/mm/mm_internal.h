@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <uhmm/memremap.h>
 
@@ -35,5 +36,102 @@ void memmap_free(struct pgmap_span *span, struct uhmm_vmem_altmap *altmap);
 
 /* memremap.c */
 void free_zone_device_page(struct uhmm_page *page);
+
+/*
+ * pgtable.c: uhmm's part of the process's page table.  An entry says what
+ * holds a page-aligned address that is not mapped by the CPU:
+ *	0				nothing (the CPU's own page table rules)
+ *	page | PTE_DEVICE [| PTE_WRITE]	a device page (the kernel's
+ *					device-private swap entry)
+ *	slot | PTE_MIGRATION		a migration in flight; slot is the
+ *					address of its src entry, which names it
+ * Every entry is read and written under pt_lock.  A CPU access that finds a
+ * migration entry sleeps on pt_wait until the migration ends.
+ */
+#include <pthread.h>
+#include <stdint.h>
+
+#define PTE_DEVICE	0x1UL
+#define PTE_WRITE	0x2UL
+#define PTE_MIGRATION	0x4UL
+#define PTE_FLAGS	0x7UL
+
+extern pthread_mutex_t pt_lock;
+extern pthread_cond_t pt_wait;
+
+static inline uintptr_t pte_mk_device(struct uhmm_page *page, bool write)
+{
+	return (uintptr_t)page | PTE_DEVICE | (write ? PTE_WRITE : 0);
+}
+static inline uintptr_t pte_mk_migration(unsigned long *src_slot)
+{
+	return (uintptr_t)src_slot | PTE_MIGRATION;
+}
+static inline bool pte_is_device(uintptr_t pte) { return pte & PTE_DEVICE; }
+static inline bool pte_is_migration(uintptr_t pte) { return pte & PTE_MIGRATION; }
+static inline struct uhmm_page *pte_page(uintptr_t pte)
+{
+	return pte_is_device(pte) ? (struct uhmm_page *)(pte & ~PTE_FLAGS) : NULL;
+}
+
+uintptr_t pt_get(unsigned long addr);
+int pt_set(unsigned long addr, uintptr_t pte);		/* 0 or -ENOMEM */
+/* Calls fn for each non-empty entry in [start, end), in address order. */
+void pt_for_each(unsigned long start, unsigned long end,
+		 void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg);
+unsigned long pt_count(void);
+void pt_fork_child(void);
+
+/* sysmem.c: system memory pages (a staging area registered with the engine) */
+#define PG_SYS_POPULATED	8	/* page->flags bit: the slot holds a frame */
+int sysmem_init(int uffd);
+void sysmem_fork_child(int uffd);
+bool sysmem_pfn_valid(unsigned long pfn);
+struct uhmm_page *sysmem_pfn_to_page(unsigned long pfn);
+/* @n contiguous empty slots for moving pages in; NULL if none. */
+struct uhmm_page *sysmem_alloc_run(unsigned long n);
+void sysmem_free_page(struct uhmm_page *page);
+/* Marks which pages of a run received a frame; returns how many did. */
+unsigned long sysmem_scan_populated(struct uhmm_page *first, unsigned long n);
+
+/* userfaultfd.c: the fault engine */
+struct mm_engine {
+	int uffd;		/* the process's registered ranges */
+	int stage_uffd;		/* the sysmem staging area, no events */
+	int pagemap_fd;
+	bool user_mode_only;
+	uint64_t features;
+};
+extern struct mm_engine mm_engine;
+extern pthread_rwlock_t mm_fork_lock;	/* held for read by migrations and faults */
+int mm_engine_start(void);
+int mm_register_range(unsigned long start, unsigned long end);
+/* Move @len bytes of frames from @src to @dst (one ioctl on @uffd); bytes moved or -errno. */
+long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, bool src_holes);
+void mm_wake(unsigned long addr, unsigned long len);
+int mm_copy(unsigned long dst, unsigned long src);	/* one page, UFFDIO_COPY */
+void mm_engine_drain(void);
+/* pt_lock held */
+bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long *end);
+
+/* vma.c */
+int vma_lookup_flags(unsigned long addr, unsigned long *start, unsigned long *end,
+		     unsigned long *flags);
+void vma_fork_child(void);
+
+/* memory.c: resolving a fault */
+void handle_mm_fault(unsigned long addr, unsigned int flags, pid_t tid);
+void mm_unmap_range(unsigned long start, unsigned long end);
+void mm_remap_range(unsigned long from, unsigned long to, unsigned long len);
+/* Drops the page references unmapping queued while pt_lock was held. */
+void mm_put_deferred(void);
+extern unsigned long fault_around_bytes;
+
+/* statistics, updated with relaxed atomics */
+struct mm_counters {
+	uint64_t faults, zero_faults, pages_to_device, pages_to_ram;
+};
+extern struct mm_counters mm_counters;
+#define mm_count(field, n) __atomic_fetch_add(&mm_counters.field, (n), __ATOMIC_RELAXED)
 
 #endif

@@ -1,0 +1,814 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * dmirror: the HMM test device, after the kernel's lib/test_hmm.c.
+ *
+ * Two device-private devices.  Device memory is host memory, allocated in
+ * 256 MiB chunks as it is needed; each chunk is a pgmap over a free physical
+ * range and an arena that holds its pages' bytes.  Free device pages are on
+ * a list through page->zone_device_data.  Each open handle has a device page
+ * table: which device page holds each address the handle migrated.
+ *
+ * Commands are the kernel test device's; this file implements
+ * MIGRATE_TO_DEV, MIGRATE_TO_SYS, RELEASE and FLAGS.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <uhmm/device.h>
+#include <uhmm/migrate.h>
+#include <uhmm/module.h>
+#include <uhmm/resource.h>
+
+#include "hmm_dmirror.h"
+
+#define DEVMEM_CHUNK_SIZE	(256UL << 20)
+#define DEVMEM_CHUNKS_MAX	16
+#define MIGRATE_BATCH		512	/* pages per migrate_vma call (2 MiB) */
+#define MAX_HANDLES		64
+#define PT_WRITE		1UL	/* device page table entry: writable */
+#define EVICT_TRIES		100
+
+struct dmirror_device;
+
+struct dmirror_chunk {
+	struct uhmm_dev_pagemap pagemap;	/* first: see page_chunk() */
+	struct dmirror_device *mdevice;
+	char *arena;				/* the pages' bytes */
+	bool removing;				/* freed pages stay off the list */
+};
+
+struct dmirror_device {
+	struct uhmm_device *dev;
+	pthread_mutex_t lock;			/* protects everything below */
+	struct dmirror_chunk *chunks[DEVMEM_CHUNKS_MAX];
+	unsigned int nr_chunks;
+	struct uhmm_page *free_pages;
+	unsigned long calloc, cfree;
+};
+
+/* A hash of address >> PAGE_SHIFT to device page | PT_WRITE. */
+struct dmirror_pt {
+	unsigned long *keys;
+	uintptr_t *vals;
+	size_t cap, used;
+};
+
+struct dmirror {
+	struct dmirror_device *mdevice;
+	pthread_mutex_t mutex;			/* protects pt and flags */
+	struct dmirror_pt pt;
+	uint64_t flags;
+};
+
+static struct dmirror_device mdevices[HMM_DMIRROR_NR_DEVICES];
+static struct dmirror *handles[MAX_HANDLES];
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct dmirror_chunk *page_chunk(const struct uhmm_page *page)
+{
+	return (struct dmirror_chunk *)uhmm_page_pgmap(page);
+}
+
+/* Where the bytes of a device page are: the kernel's BACKING_PAGE(). */
+static void *backing(const struct uhmm_page *page)
+{
+	struct dmirror_chunk *chunk = page_chunk(page);
+
+	return chunk->arena + ((page->pfn - uhmm_pgmap_pfn_first(&chunk->pagemap, 0)) <<
+			       UHMM_PAGE_SHIFT);
+}
+
+/* --- the device page table -------------------------------------------------- */
+
+#define PT_EMPTY	(~0UL)
+
+static size_t pt_slot(const struct dmirror_pt *pt, unsigned long key)
+{
+	size_t i = (key * 0x9E3779B97F4A7C15ULL) & (pt->cap - 1);
+
+	while (pt->keys[i] != PT_EMPTY && pt->keys[i] != key)
+		i = (i + 1) & (pt->cap - 1);
+	return i;
+}
+
+static uintptr_t pt_load(const struct dmirror_pt *pt, unsigned long key)
+{
+	size_t i;
+
+	if (!pt->cap)
+		return 0;
+	i = pt_slot(pt, key);
+	return pt->keys[i] == key ? pt->vals[i] : 0;
+}
+
+static int pt_grow(struct dmirror_pt *pt)
+{
+	struct dmirror_pt n = { .cap = pt->cap ? 2 * pt->cap : 1024 };
+	size_t i;
+
+	n.keys = malloc(n.cap * sizeof(*n.keys));
+	n.vals = malloc(n.cap * sizeof(*n.vals));
+	if (!n.keys || !n.vals) {
+		free(n.keys);
+		free(n.vals);
+		return -ENOMEM;
+	}
+	memset(n.keys, 0xff, n.cap * sizeof(*n.keys));
+	for (i = 0; i < pt->cap; i++) {
+		if (pt->keys[i] == PT_EMPTY)
+			continue;
+		size_t j = pt_slot(&n, pt->keys[i]);
+
+		n.keys[j] = pt->keys[i];
+		n.vals[j] = pt->vals[i];
+		n.used++;
+	}
+	free(pt->keys);
+	free(pt->vals);
+	*pt = n;
+	return 0;
+}
+
+static int pt_store(struct dmirror_pt *pt, unsigned long key, uintptr_t val)
+{
+	size_t i;
+
+	if ((pt->used + 1) * 2 > pt->cap && pt_grow(pt))
+		return -ENOMEM;
+	i = pt_slot(pt, key);
+	if (pt->keys[i] == PT_EMPTY)
+		pt->used++;
+	pt->keys[i] = key;
+	pt->vals[i] = val;
+	return 0;
+}
+
+/* Removes @key, re-placing the entries after it (linear probing). */
+static void pt_erase(struct dmirror_pt *pt, unsigned long key)
+{
+	size_t i, j;
+
+	if (!pt->cap)
+		return;
+	i = pt_slot(pt, key);
+	if (pt->keys[i] != key)
+		return;
+	pt->keys[i] = PT_EMPTY;
+	pt->used--;
+	for (j = (i + 1) & (pt->cap - 1); pt->keys[j] != PT_EMPTY; j = (j + 1) & (pt->cap - 1)) {
+		unsigned long k = pt->keys[j];
+		uintptr_t v = pt->vals[j];
+
+		pt->keys[j] = PT_EMPTY;
+		pt->used--;
+		pt_store(pt, k, v);
+	}
+}
+
+static struct uhmm_page *entry_page(uintptr_t entry)
+{
+	return (struct uhmm_page *)(entry & ~PT_WRITE);
+}
+
+/* --- device memory ----------------------------------------------------------- */
+
+static void dmirror_page_free(struct uhmm_page *page)
+{
+	struct dmirror_chunk *chunk = page_chunk(page);
+	struct dmirror_device *mdevice = chunk->mdevice;
+	struct dmirror *dmirror;
+
+	/* Whichever handle mapped it forgets it (the kernel's notifier does this). */
+	pthread_mutex_lock(&mdevice->lock);
+	dmirror = page->zone_device_data;
+	if (dmirror) {
+		pthread_mutex_lock(&dmirror->mutex);
+		if (entry_page(pt_load(&dmirror->pt, page->private)) == page)
+			pt_erase(&dmirror->pt, page->private);
+		pthread_mutex_unlock(&dmirror->mutex);
+	}
+	page->private = 0;
+	page->zone_device_data = NULL;
+	mdevice->cfree++;
+	if (!chunk->removing) {
+		page->zone_device_data = mdevice->free_pages;
+		mdevice->free_pages = page;
+	}
+	pthread_mutex_unlock(&mdevice->lock);
+}
+
+static uhmm_vm_fault_t dmirror_devmem_fault(struct uhmm_vm_fault *vmf);
+
+static const struct uhmm_dev_pagemap_ops dmirror_devmem_ops = {
+	.page_free = dmirror_page_free,
+	.migrate_to_ram = dmirror_devmem_fault,
+};
+
+/* A new chunk; its pages go on the free list.  mdevice->lock held. */
+static int dmirror_allocate_chunk(struct dmirror_device *mdevice)
+{
+	struct dmirror_chunk *chunk;
+	struct uhmm_resource *res;
+	unsigned long pfn;
+	int ret;
+
+	if (mdevice->nr_chunks == DEVMEM_CHUNKS_MAX)
+		return -ENOMEM;
+	chunk = calloc(1, sizeof(*chunk));
+	if (!chunk)
+		return -ENOMEM;
+	chunk->arena = mmap(NULL, DEVMEM_CHUNK_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (chunk->arena == MAP_FAILED) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	res = uhmm_request_free_mem_region(uhmm_iomem_resource(), DEVMEM_CHUNK_SIZE,
+					   "hmm_dmirror");
+	if (!res) {
+		ret = -errno;
+		goto err_arena;
+	}
+	chunk->mdevice = mdevice;
+	chunk->pagemap.type = UHMM_MEMORY_DEVICE_PRIVATE;
+	chunk->pagemap.range.start = res->start;
+	chunk->pagemap.range.end = res->end;
+	chunk->pagemap.nr_range = 1;
+	chunk->pagemap.ops = &dmirror_devmem_ops;
+	chunk->pagemap.owner = mdevice;
+	ret = uhmm_memremap_pages(&chunk->pagemap);
+	if (ret)
+		goto err_region;
+	for (pfn = uhmm_pgmap_pfn_end(&chunk->pagemap, 0);
+	     pfn-- > uhmm_pgmap_pfn_first(&chunk->pagemap, 0);) {
+		struct uhmm_page *page = uhmm_pfn_to_page(pfn);
+
+		page->zone_device_data = mdevice->free_pages;
+		mdevice->free_pages = page;
+	}
+	mdevice->chunks[mdevice->nr_chunks++] = chunk;
+	return 0;
+
+err_region:
+	uhmm_release_mem_region(res->start, DEVMEM_CHUNK_SIZE);
+err_arena:
+	munmap(chunk->arena, DEVMEM_CHUNK_SIZE);
+err_free:
+	free(chunk);
+	return ret;
+}
+
+/* A device page for @dmirror, refcount 1 and locked; NULL if none is left. */
+static struct uhmm_page *dmirror_devmem_alloc_page(struct dmirror_device *mdevice)
+{
+	struct uhmm_page *page;
+
+	pthread_mutex_lock(&mdevice->lock);
+	if (!mdevice->free_pages && dmirror_allocate_chunk(mdevice)) {
+		pthread_mutex_unlock(&mdevice->lock);
+		return NULL;
+	}
+	page = mdevice->free_pages;
+	mdevice->free_pages = page->zone_device_data;
+	page->zone_device_data = NULL;
+	mdevice->calloc++;
+	pthread_mutex_unlock(&mdevice->lock);
+	if (uhmm_zone_device_page_init(page))
+		return NULL;	/* the pgmap is going away: the page is the chunk's now */
+	return page;
+}
+
+/* --- migration to the device --------------------------------------------------- */
+
+static bool dmirror_fail_alloc(struct dmirror *dmirror)
+{
+	bool fail;
+
+	pthread_mutex_lock(&dmirror->mutex);
+	fail = dmirror->flags & HMM_DMIRROR_FLAG_FAIL_ALLOC;
+	dmirror->flags &= ~HMM_DMIRROR_FLAG_FAIL_ALLOC;
+	pthread_mutex_unlock(&dmirror->mutex);
+	return fail;
+}
+
+static void dmirror_migrate_alloc_and_copy(struct uhmm_migrate_vma *args,
+					   struct dmirror *dmirror, bool writable_vma)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++) {
+		unsigned long src = args->src[i];
+		struct uhmm_page *spage = uhmm_migrate_pfn_to_page(src);
+		struct uhmm_page *dpage;
+
+		if (!(src & UHMM_MIGRATE_PFN_MIGRATE))
+			continue;
+		if (spage && uhmm_is_zone_device_page(spage))
+			continue;	/* already device memory */
+		dpage = dmirror_fail_alloc(dmirror) ? NULL :
+			dmirror_devmem_alloc_page(dmirror->mdevice);
+		if (!dpage)
+			continue;
+		if (spage)
+			memcpy(backing(dpage), uhmm_page_address(spage), UHMM_PAGE_SIZE);
+		else
+			memset(backing(dpage), 0, UHMM_PAGE_SIZE);
+		args->dst[i] = uhmm_migrate_pfn(dpage->pfn);
+		if ((src & UHMM_MIGRATE_PFN_WRITE) || (!spage && writable_vma))
+			args->dst[i] |= UHMM_MIGRATE_PFN_WRITE;
+	}
+}
+
+/* Records the pages that moved in the handle's device page table. */
+static void dmirror_migrate_finalize_and_map(struct uhmm_migrate_vma *args,
+					     struct dmirror *dmirror)
+{
+	struct dmirror_device *mdevice = dmirror->mdevice;
+	unsigned long i;
+
+	pthread_mutex_lock(&mdevice->lock);
+	pthread_mutex_lock(&dmirror->mutex);
+	for (i = 0; i < args->npages; i++) {
+		struct uhmm_page *dpage = uhmm_migrate_pfn_to_page(args->dst[i]);
+		unsigned long addr = args->start + (i << UHMM_PAGE_SHIFT);
+		uintptr_t entry;
+
+		if (!dpage || !(args->src[i] & UHMM_MIGRATE_PFN_MIGRATE))
+			continue;
+		entry = (uintptr_t)dpage | (args->dst[i] & UHMM_MIGRATE_PFN_WRITE ? PT_WRITE : 0);
+		if (pt_store(&dmirror->pt, addr >> UHMM_PAGE_SHIFT, entry))
+			continue;	/* the device just cannot see it; the CPU still can */
+		dpage->zone_device_data = dmirror;
+		dpage->private = addr >> UHMM_PAGE_SHIFT;
+	}
+	pthread_mutex_unlock(&dmirror->mutex);
+	pthread_mutex_unlock(&mdevice->lock);
+}
+
+/* Copies [start, end) out of device memory through the device page table. */
+static int dmirror_do_read(struct dmirror *dmirror, unsigned long start, unsigned long end,
+			   char *bounce, uint64_t *cpages)
+{
+	unsigned long addr;
+	int ret = 0;
+
+	pthread_mutex_lock(&dmirror->mutex);
+	for (addr = start; addr < end; addr += UHMM_PAGE_SIZE) {
+		struct uhmm_page *page = entry_page(pt_load(&dmirror->pt, addr >> UHMM_PAGE_SHIFT));
+
+		if (!page) {
+			ret = -ENOENT;
+			break;
+		}
+		memcpy(bounce + (addr - start), backing(page), UHMM_PAGE_SIZE);
+		(*cpages)++;
+	}
+	pthread_mutex_unlock(&dmirror->mutex);
+	return ret;
+}
+
+/* The device writes process memory only through a checked copy. */
+static int copy_to_process(uint64_t dst, const void *src, size_t len)
+{
+	struct iovec local = { .iov_base = (void *)src, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)dst, .iov_len = len };
+	ssize_t n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+
+	if (n == (ssize_t)len)
+		return 0;
+	if (n < 0 && errno == EFAULT)
+		return -EFAULT;
+	/* process_vm_writev may be forbidden (seccomp): a plain copy then. */
+	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+		memcpy((void *)(uintptr_t)dst, src, len);
+		return 0;
+	}
+	return -EFAULT;
+}
+
+static int dmirror_migrate_to_device(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT);
+	unsigned long src[MIGRATE_BATCH], dst[MIGRATE_BATCH], addr, next;
+	struct uhmm_vma vma;
+	char *bounce;
+	int ret;
+
+	for (addr = start; addr < end; addr = next) {
+		struct uhmm_migrate_vma args = {
+			.src = src, .dst = dst,
+			.pgmap_owner = dmirror->mdevice,
+			.flags = UHMM_MIGRATE_VMA_SELECT_SYSTEM,
+		};
+
+		if (uhmm_vma_lookup(addr, &vma) || !(vma.flags & UHMM_VM_READ))
+			return -EINVAL;
+		next = addr + MIGRATE_BATCH * UHMM_PAGE_SIZE;
+		if (next > end || next < addr)
+			next = end;
+		if (next > vma.end)
+			next = vma.end;
+		args.start = addr;
+		args.end = next;
+		ret = uhmm_migrate_vma_setup(&args);
+		if (ret)
+			return ret;
+		dmirror_migrate_alloc_and_copy(&args, dmirror, vma.flags & UHMM_VM_WRITE);
+		uhmm_migrate_vma_pages(&args);
+		dmirror_migrate_finalize_and_map(&args, dmirror);
+		uhmm_migrate_vma_finalize(&args);
+	}
+
+	/* Return the migrated data for verification: only pages in device memory. */
+	bounce = malloc(end - start);
+	if (!bounce)
+		return -ENOMEM;
+	ret = dmirror_do_read(dmirror, start, end, bounce, &cmd->cpages);
+	if (!ret)
+		ret = copy_to_process(cmd->ptr, bounce, end - start);
+	free(bounce);
+	return ret;
+}
+
+/* --- migration back to system memory ------------------------------------------ */
+
+/* Copies the selected device pages into new system pages. */
+static uhmm_vm_fault_t dmirror_devmem_fault_alloc_and_copy(struct uhmm_migrate_vma *args)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++) {
+		struct uhmm_page *spage = uhmm_migrate_pfn_to_page(args->src[i]);
+		struct uhmm_page *dpage;
+
+		if (!spage || !(args->src[i] & UHMM_MIGRATE_PFN_MIGRATE))
+			continue;
+		dpage = uhmm_alloc_page();
+		if (!dpage)
+			return UHMM_VM_FAULT_OOM;
+		uhmm_lock_page(dpage);
+		memcpy(uhmm_page_address(dpage), backing(spage), UHMM_PAGE_SIZE);
+		args->dst[i] = uhmm_migrate_pfn(dpage->pfn) |
+			       (args->src[i] & UHMM_MIGRATE_PFN_WRITE);
+	}
+	return 0;
+}
+
+static uhmm_vm_fault_t dmirror_devmem_fault(struct uhmm_vm_fault *vmf)
+{
+	struct dmirror_chunk *chunk = page_chunk(vmf->page);
+	struct uhmm_migrate_vma args = {
+		.src = vmf->src, .dst = vmf->dst,
+		.start = vmf->start, .end = vmf->end,
+		.pgmap_owner = chunk->mdevice,
+		.flags = UHMM_MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+		.fault_page = vmf->page,
+	};
+	uhmm_vm_fault_t ret;
+
+	if (uhmm_migrate_vma_setup(&args))
+		return UHMM_VM_FAULT_SIGBUS;
+	ret = dmirror_devmem_fault_alloc_and_copy(&args);
+	/* Pages left without a destination are restored by finalize. */
+	uhmm_migrate_vma_pages(&args);
+	uhmm_migrate_vma_finalize(&args);
+	return ret;
+}
+
+static int dmirror_migrate_to_system(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT);
+	unsigned long src[MIGRATE_BATCH], dst[MIGRATE_BATCH], addr, next, i;
+	struct uhmm_vma vma;
+	int ret;
+
+	for (addr = start; addr < end; addr = next) {
+		struct uhmm_migrate_vma args = {
+			.src = src, .dst = dst,
+			.pgmap_owner = dmirror->mdevice,
+			.flags = UHMM_MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+		};
+
+		if (uhmm_vma_lookup(addr, &vma) || !(vma.flags & UHMM_VM_READ))
+			return -EINVAL;
+		next = addr + MIGRATE_BATCH * UHMM_PAGE_SIZE;
+		if (next > end || next < addr)
+			next = end;
+		if (next > vma.end)
+			next = vma.end;
+		args.start = addr;
+		args.end = next;
+		ret = uhmm_migrate_vma_setup(&args);
+		if (ret)
+			return ret;
+		ret = dmirror_devmem_fault_alloc_and_copy(&args) ? -ENOMEM : 0;
+		uhmm_migrate_vma_pages(&args);
+		for (i = 0; i < args.npages; i++)
+			if ((src[i] & UHMM_MIGRATE_PFN_VALID) && (src[i] & UHMM_MIGRATE_PFN_MIGRATE))
+				cmd->cpages++;
+		uhmm_migrate_vma_finalize(&args);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* --- removing device memory ---------------------------------------------------- */
+
+/* Moves every page of @chunk that is in use back to system memory. */
+static void dmirror_device_evict_chunk(struct dmirror_chunk *chunk)
+{
+	unsigned long first = uhmm_pgmap_pfn_first(&chunk->pagemap, 0);
+	unsigned long npages = uhmm_pgmap_pfn_end(&chunk->pagemap, 0) - first;
+	unsigned long *src = calloc(npages, sizeof(*src));
+	unsigned long *dst = calloc(npages, sizeof(*dst));
+	unsigned long i;
+
+	if (!src || !dst)
+		goto out;
+	uhmm_migrate_device_range(src, first, npages);
+	for (i = 0; i < npages; i++) {
+		struct uhmm_page *spage = uhmm_migrate_pfn_to_page(src[i]);
+		struct uhmm_page *dpage;
+
+		if (!spage || !(src[i] & UHMM_MIGRATE_PFN_MIGRATE))
+			continue;
+		dpage = uhmm_alloc_page();
+		if (!dpage)
+			continue;	/* restored; the caller tries again */
+		uhmm_lock_page(dpage);
+		memcpy(uhmm_page_address(dpage), backing(spage), UHMM_PAGE_SIZE);
+		dst[i] = uhmm_migrate_pfn(dpage->pfn) | (src[i] & UHMM_MIGRATE_PFN_WRITE);
+	}
+	uhmm_migrate_device_pages(src, dst, npages);
+	uhmm_migrate_device_finalize(src, dst, npages);
+out:
+	free(src);
+	free(dst);
+}
+
+static bool chunk_idle(struct dmirror_chunk *chunk)
+{
+	unsigned long pfn;
+
+	for (pfn = uhmm_pgmap_pfn_first(&chunk->pagemap, 0);
+	     pfn < uhmm_pgmap_pfn_end(&chunk->pagemap, 0); pfn++)
+		if (uhmm_page_ref_count(uhmm_pfn_to_page(pfn)))
+			return false;
+	return true;
+}
+
+/* HMM_DMIRROR_RELEASE and unbind: evict, then unmap every chunk. */
+static int dmirror_device_remove_chunks(struct dmirror_device *mdevice)
+{
+	struct dmirror_chunk *chunks[DEVMEM_CHUNKS_MAX];
+	struct uhmm_page **pp;
+	unsigned int n, c;
+	int tries, ret = 0;
+
+	pthread_mutex_lock(&mdevice->lock);
+	n = mdevice->nr_chunks;
+	memcpy(chunks, mdevice->chunks, sizeof(chunks));
+	mdevice->nr_chunks = 0;
+	for (c = 0; c < n; c++)
+		chunks[c]->removing = true;
+	/* No new allocation from these chunks. */
+	for (pp = &mdevice->free_pages; *pp;) {
+		if (page_chunk(*pp)->removing)
+			*pp = (*pp)->zone_device_data;
+		else
+			pp = (struct uhmm_page **)&(*pp)->zone_device_data;
+	}
+	pthread_mutex_unlock(&mdevice->lock);
+
+	for (c = 0; c < n; c++) {
+		struct dmirror_chunk *chunk = chunks[c];
+
+		for (tries = 0; !chunk_idle(chunk) && tries < EVICT_TRIES; tries++)
+			dmirror_device_evict_chunk(chunk);
+		if (!chunk_idle(chunk)) {
+			/* Unmapping would wait forever: keep it (off the free list) for next time. */
+			pthread_mutex_lock(&mdevice->lock);
+			mdevice->chunks[mdevice->nr_chunks++] = chunk;
+			pthread_mutex_unlock(&mdevice->lock);
+			ret = -EBUSY;
+			continue;
+		}
+		uhmm_memunmap_pages(&chunk->pagemap);
+		uhmm_release_mem_region(chunk->pagemap.range.start, DEVMEM_CHUNK_SIZE);
+		munmap(chunk->arena, DEVMEM_CHUNK_SIZE);
+		free(chunk);
+	}
+	return ret;
+}
+
+/* --- handles and commands ------------------------------------------------------- */
+
+static struct dmirror *handle_get(int fd)
+{
+	struct dmirror *dmirror = NULL;
+
+	pthread_mutex_lock(&handles_lock);
+	if (fd >= 0 && fd < MAX_HANDLES)
+		dmirror = handles[fd];
+	pthread_mutex_unlock(&handles_lock);
+	return dmirror;
+}
+
+int dmirror_open(int index);
+int dmirror_open(int index)
+{
+	struct dmirror *dmirror;
+	int fd;
+
+	if (index < 0 || index >= HMM_DMIRROR_NR_DEVICES || !mdevices[index].dev)
+		return -ENODEV;
+	dmirror = calloc(1, sizeof(*dmirror));
+	if (!dmirror)
+		return -ENOMEM;
+	dmirror->mdevice = &mdevices[index];
+	pthread_mutex_init(&dmirror->mutex, NULL);
+	pthread_mutex_lock(&handles_lock);
+	for (fd = 0; fd < MAX_HANDLES && handles[fd]; fd++)
+		;
+	if (fd < MAX_HANDLES)
+		handles[fd] = dmirror;
+	pthread_mutex_unlock(&handles_lock);
+	if (fd == MAX_HANDLES) {
+		free(dmirror);
+		return -EMFILE;
+	}
+	return fd;
+}
+EXPORT_SYMBOL_GPL(dmirror_open);
+
+/* Pages the handle mapped stay in device memory; they just forget it. */
+static void dmirror_forget(struct dmirror *dmirror)
+{
+	struct dmirror_device *mdevice = dmirror->mdevice;
+	size_t i;
+
+	pthread_mutex_lock(&mdevice->lock);
+	pthread_mutex_lock(&dmirror->mutex);
+	for (i = 0; i < dmirror->pt.cap; i++)
+		if (dmirror->pt.keys[i] != PT_EMPTY)
+			entry_page(dmirror->pt.vals[i])->zone_device_data = NULL;
+	pthread_mutex_unlock(&dmirror->mutex);
+	pthread_mutex_unlock(&mdevice->lock);
+	free(dmirror->pt.keys);
+	free(dmirror->pt.vals);
+	pthread_mutex_destroy(&dmirror->mutex);
+	free(dmirror);
+}
+
+int dmirror_close(int fd);
+int dmirror_close(int fd)
+{
+	struct dmirror *dmirror = NULL;
+
+	pthread_mutex_lock(&handles_lock);
+	if (fd >= 0 && fd < MAX_HANDLES) {
+		dmirror = handles[fd];
+		handles[fd] = NULL;
+	}
+	pthread_mutex_unlock(&handles_lock);
+	if (!dmirror)
+		return -EBADF;
+	dmirror_forget(dmirror);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(dmirror_close);
+
+int dmirror_ioctl(int fd, unsigned long request, struct hmm_dmirror_cmd *ucmd);
+int dmirror_ioctl(int fd, unsigned long request, struct hmm_dmirror_cmd *ucmd)
+{
+	struct dmirror *dmirror = handle_get(fd);
+	struct hmm_dmirror_cmd cmd;
+	int ret;
+
+	if (!dmirror)
+		return -EBADF;
+	if (!ucmd)
+		return -EFAULT;
+	cmd = *ucmd;
+	if (cmd.addr & (UHMM_PAGE_SIZE - 1))
+		return -EINVAL;
+	if (cmd.npages > (~0ULL >> UHMM_PAGE_SHIFT) ||
+	    cmd.addr >= cmd.addr + (cmd.npages << UHMM_PAGE_SHIFT))
+		return -EINVAL;
+	cmd.cpages = 0;
+	cmd.faults = 0;
+
+	switch (request) {
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+		ret = dmirror_migrate_to_device(dmirror, &cmd);
+		break;
+	case HMM_DMIRROR_MIGRATE_TO_SYS:
+		ret = dmirror_migrate_to_system(dmirror, &cmd);
+		break;
+	case HMM_DMIRROR_RELEASE:
+		ret = dmirror_device_remove_chunks(dmirror->mdevice);
+		break;
+	case HMM_DMIRROR_FLAGS:
+		pthread_mutex_lock(&dmirror->mutex);
+		dmirror->flags = cmd.npages;
+		pthread_mutex_unlock(&dmirror->mutex);
+		ret = 0;
+		break;
+	case HMM_DMIRROR_READ:
+	case HMM_DMIRROR_WRITE:
+	case HMM_DMIRROR_SNAPSHOT:
+	case HMM_DMIRROR_EXCLUSIVE:
+	case HMM_DMIRROR_CHECK_EXCLUSIVE:
+		/* These need hmm_range_fault() and interval notifiers. */
+		return -EOPNOTSUPP;
+	default:
+		return -EINVAL;
+	}
+	if (ret)
+		return ret;
+	*ucmd = cmd;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(dmirror_ioctl);
+
+/* --- the devices ------------------------------------------------------------------ */
+
+static int dmirror_probe(struct uhmm_device *dev)
+{
+	struct dmirror_device *mdevice = uhmm_dev_get_drvdata(dev);
+
+	pthread_mutex_init(&mdevice->lock, NULL);
+	mdevice->dev = dev;
+	return 0;
+}
+
+static void dmirror_remove(struct uhmm_device *dev)
+{
+	struct dmirror_device *mdevice = uhmm_dev_get_drvdata(dev);
+
+	dmirror_device_remove_chunks(mdevice);
+	mdevice->dev = NULL;
+}
+
+static const struct uhmm_driver dmirror_driver = {
+	.name = "hmm_dmirror",
+	.probe = dmirror_probe,
+	.remove = dmirror_remove,
+};
+
+static void dmirror_exit(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_HANDLES; i++)
+		if (handles[i])
+			dmirror_close(i);
+	for (i = 0; i < HMM_DMIRROR_NR_DEVICES; i++) {
+		struct uhmm_device *dev = mdevices[i].dev;
+
+		if (!dev)
+			continue;
+		uhmm_device_unbind(dev);
+		uhmm_device_put(dev);
+	}
+}
+
+static int dmirror_init(void)
+{
+	char name[32];
+	int i, ret;
+
+	for (i = 0; i < HMM_DMIRROR_NR_DEVICES; i++) {
+		struct uhmm_device *dev;
+
+		snprintf(name, sizeof(name), "hmm_dmirror%d", i);
+		dev = uhmm_device_create(name);
+		if (!dev) {
+			ret = -errno;
+			goto err;
+		}
+		uhmm_dev_set_drvdata(dev, &mdevices[i]);
+		ret = uhmm_device_bind(dev, &dmirror_driver);
+		if (ret) {
+			uhmm_device_put(dev);
+			goto err;
+		}
+	}
+	return 0;
+err:
+	dmirror_exit();
+	return ret;
+}
+
+module_init(dmirror_init);
+module_exit(dmirror_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("HMM test device: device-private memory, migration, a mirrored page table");
+MODULE_VERSION("0.1");

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * dmirror, the HMM test device: the command numbers and argument struct of
+ * the kernel's lib/test_hmm_uapi.h, reached through the dmirror module's
+ * exports instead of /dev/hmm_dmirror<N> and ioctl(2):
+ *
+ *	dmirror_open_fn  open  = uhmm_symbol_get("dmirror_open");
+ *	dmirror_ioctl_fn ioctl = uhmm_symbol_get("dmirror_ioctl");
+ *	int fd = open(0);
+ *	struct hmm_dmirror_cmd cmd = { .addr = ..., .ptr = ..., .npages = n };
+ *	int ret = ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd);	// 0 or -errno
+ */
+#ifndef UHMM_HMM_DMIRROR_H
+#define UHMM_HMM_DMIRROR_H
+
+#include <stdint.h>
+#include <linux/ioctl.h>
+
+/**
+ * struct hmm_dmirror_cmd - the argument of every command
+ * @addr: start of the range in the process, page aligned
+ * @ptr: a buffer of @npages pages: data to write, or data read back
+ * @npages: pages in the range
+ * @cpages: (out) pages the command handled
+ * @faults: (out) CPU page faults the device had to take
+ */
+struct hmm_dmirror_cmd {
+	uint64_t addr;
+	uint64_t ptr;
+	uint64_t npages;
+	uint64_t cpages;
+	uint64_t faults;
+};
+
+#define HMM_DMIRROR_READ		_IOWR('H', 0x00, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_WRITE		_IOWR('H', 0x01, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_MIGRATE_TO_SYS	_IOWR('H', 0x03, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_SNAPSHOT		_IOWR('H', 0x04, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_EXCLUSIVE		_IOWR('H', 0x05, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_CHECK_EXCLUSIVE	_IOWR('H', 0x06, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_RELEASE		_IOWR('H', 0x07, struct hmm_dmirror_cmd)
+#define HMM_DMIRROR_FLAGS		_IOWR('H', 0x08, struct hmm_dmirror_cmd)
+
+/* HMM_DMIRROR_FLAGS: cmd.npages holds the flags */
+#define HMM_DMIRROR_FLAG_FAIL_ALLOC	(1ULL << 0)	/* the next device page allocation fails */
+
+/* Devices 0 and 1 are device-private, as the kernel's are without spm_addr_*. */
+#define HMM_DMIRROR_NR_DEVICES		2
+
+/* Open device @index: a handle >= 0, or -ENODEV, -EMFILE, -ENOMEM. */
+typedef int (*dmirror_open_fn)(int index);
+/* Close a handle: 0 or -EBADF. */
+typedef int (*dmirror_close_fn)(int fd);
+/* Run @request on @cmd: 0 or a negative errno, as the kernel's ioctl returns. */
+typedef int (*dmirror_ioctl_fn)(int fd, unsigned long request, struct hmm_dmirror_cmd *cmd);
+
+#endif /* UHMM_HMM_DMIRROR_H */

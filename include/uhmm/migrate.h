@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * uhmm migrate: moving a process's pages to device memory and back, with the
+ * semantics of Linux 6.x's migrate_vma_*() and migrate_device_*(), and the
+ * CPU fault that brings a device-private page back.
+ *
+ * The process's side lives in ordinary anonymous memory.  Migrating a page
+ * to a DEVICE_PRIVATE pgmap takes it out of the mapping; uhmm records which
+ * device page now holds that address and registers the range with
+ * userfaultfd.  The first CPU access to it (any thread, and inside system
+ * calls where the kernel allows it) reaches uhmm's fault engine, which calls
+ * the pgmap's migrate_to_ram() with a struct uhmm_vm_fault; the driver
+ * migrates the page back with migrate_vma_*(), uhmm installs it atomically
+ * and the thread resumes.
+ *
+ * System memory pages: the kernel's drivers see the CPU's pages as struct
+ * pages they can kmap.  uhmm gives a page it is migrating, or one a driver
+ * allocates with uhmm_alloc_page(), a struct uhmm_page of its own (pfns in
+ * the System RAM range, pgmap NULL); uhmm_page_address() is where its bytes
+ * are while it is not mapped at its user address.
+ */
+#ifndef UHMM_MIGRATE_H
+#define UHMM_MIGRATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uhmm/memremap.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- migrate pfns: a pfn and the state of one page being migrated ------- */
+
+#define UHMM_MIGRATE_PFN_VALID		(1UL << 0)	/* the entry holds a page */
+#define UHMM_MIGRATE_PFN_MIGRATE	(1UL << 1)	/* selected, and still migrating */
+#define UHMM_MIGRATE_PFN_WRITE		(1UL << 3)	/* the mapping is writable */
+#define UHMM_MIGRATE_PFN_SHIFT		6
+
+/** uhmm_migrate_pfn() - the migrate entry of @pfn (VALID set) */
+static inline unsigned long uhmm_migrate_pfn(unsigned long pfn)
+{
+	return (pfn << UHMM_MIGRATE_PFN_SHIFT) | UHMM_MIGRATE_PFN_VALID;
+}
+
+/**
+ * uhmm_migrate_pfn_to_page() - the page of a migrate entry
+ * Return: the page, or NULL if the entry is not VALID (a hole).
+ */
+struct uhmm_page *uhmm_migrate_pfn_to_page(unsigned long mpfn);
+
+/* struct uhmm_migrate_vma.flags: which pages migrate_vma_setup() collects */
+#define UHMM_MIGRATE_VMA_SELECT_SYSTEM		(1UL << 0)
+#define UHMM_MIGRATE_VMA_SELECT_DEVICE_PRIVATE	(1UL << 1)
+#define UHMM_MIGRATE_VMA_SELECT_DEVICE_COHERENT	(1UL << 2)
+
+/**
+ * struct uhmm_migrate_vma - one migration of [@start, @end)
+ * @src: (out) one entry per page: which pages were collected (MIGRATE set),
+ *	their pfn (VALID set) or a hole (VALID clear), and WRITE
+ * @dst: (in) one entry per page, set by the driver between setup and pages:
+ *	uhmm_migrate_pfn() of the page it allocated and filled, or 0
+ * @cpages: (out) how many pages were collected
+ * @npages: (out) pages in the range
+ * @start, @end: the range, page aligned, inside one mapping
+ * @pgmap_owner: with SELECT_DEVICE_*, only that owner's pages are collected
+ * @flags: UHMM_MIGRATE_VMA_SELECT_*
+ * @fault_page: when called from migrate_to_ram(), the faulting page
+ *	(vmf->page), which the caller has locked
+ *
+ * The kernel's struct also names the vma; uhmm finds the mapping itself.
+ */
+struct uhmm_migrate_vma {
+	unsigned long *src;
+	unsigned long *dst;
+	unsigned long cpages;
+	unsigned long npages;
+	unsigned long start;
+	unsigned long end;
+	void *pgmap_owner;
+	unsigned long flags;
+	struct uhmm_page *fault_page;
+};
+
+/**
+ * uhmm_migrate_vma_setup() - collect and isolate the pages of a range
+ *
+ * For each page of [@args->start, @args->end): a page in device memory of the
+ * selected kind and owner, a page of system memory (SELECT_SYSTEM: private
+ * anonymous writable memory only), or a hole in such memory (which migrates
+ * as a zero page) is collected: locked, taken out of the mapping, and
+ * marked MIGRATE in @args->src.  A CPU access to a collected page waits
+ * until migrate_vma_finalize().  Pages that cannot be moved (shared or file
+ * mappings, pages locked by someone else, read-only or mlocked mappings,
+ * other owners) are left out, with src 0.  Sets @args->cpages and
+ * @args->npages; clears @args->dst.
+ *
+ * Starts the fault engine on first use and registers the range with it.
+ * Context: may sleep; not from a signal handler.
+ * Return: 0 (even if nothing was collected), or
+ * -EINVAL: NULL @args, @src or @dst, an unaligned or empty range, a range not
+ *	inside one mapping, a PROT_NONE mapping, a @fault_page that is not a
+ *	locked device-private page;
+ * -EFAULT: no mapping at @start;
+ * -ENOMEM: no memory for uhmm's tables;
+ * -ENOSYS, -EPERM, -EOPNOTSUPP: the fault engine cannot start (the log names
+ *	the missing kernel feature).
+ */
+int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args);
+
+/**
+ * uhmm_migrate_vma_pages() - commit the copies the driver made
+ *
+ * Checks each collected page against the destination the driver set; an
+ * entry whose @dst is 0, or that can no longer migrate (the range was
+ * unmapped meanwhile) has MIGRATE cleared in @src.
+ */
+void uhmm_migrate_vma_pages(struct uhmm_migrate_vma *args);
+
+/**
+ * uhmm_migrate_vma_finalize() - install the new pages, restore the others
+ *
+ * Migrated pages: the destination takes the address (a device page is
+ * recorded there; a system page is moved into the mapping) and the source
+ * page is released.  Pages that did not migrate are put back as they were
+ * and their destination page, if any, released.  Wakes every CPU access that
+ * waited.  Unlocks and drops the references of source and destination pages.
+ */
+void uhmm_migrate_vma_finalize(struct uhmm_migrate_vma *args);
+
+/**
+ * uhmm_migrate_device_range() - collect device pages by pfn, for eviction
+ * @src_pfns: (out) @npages entries
+ * @start: first pfn; @npages: how many
+ *
+ * Every page of the range that is in use (refcount > 0) is locked,
+ * unmapped from the address that holds it, and marked MIGRATE; idle pages
+ * get src 0.  The driver then allocates system pages (uhmm_alloc_page()),
+ * copies, and calls uhmm_migrate_device_pages() and
+ * uhmm_migrate_device_finalize() with the same arrays.
+ * Return: 0; -EINVAL for NULL @src_pfns or a range without pgmap.
+ */
+int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long start,
+			      unsigned long npages);
+/** uhmm_migrate_device_pages() - as uhmm_migrate_vma_pages(), for eviction */
+void uhmm_migrate_device_pages(unsigned long *src_pfns, unsigned long *dst_pfns,
+			       unsigned long npages);
+/** uhmm_migrate_device_finalize() - as uhmm_migrate_vma_finalize(), for eviction */
+void uhmm_migrate_device_finalize(unsigned long *src_pfns, unsigned long *dst_pfns,
+				  unsigned long npages);
+
+/* --- system memory pages -------------------------------------------------- */
+
+/**
+ * uhmm_alloc_page() - a page of system memory, for a migration destination
+ *
+ * The page has refcount 1, is unlocked, and its contents are undefined;
+ * write all of it through uhmm_page_address().  uhmm_lock_page() it before
+ * passing it as a destination, as the kernel's drivers do.
+ * Return: the page, or NULL with errno ENOMEM.
+ */
+struct uhmm_page *uhmm_alloc_page(void);
+
+/**
+ * uhmm_page_address() - where a system page's bytes are (the kernel's
+ * page_address())
+ * Return: the address, or NULL for a device page (device memory is not
+ * CPU-addressable through uhmm; the driver knows where it keeps it).
+ */
+void *uhmm_page_address(const struct uhmm_page *page);
+
+/** uhmm_is_zone_device_page() - true for a page of a pgmap, false for system memory */
+static inline bool uhmm_is_zone_device_page(const struct uhmm_page *page)
+{
+	return page->pgmap != NULL;
+}
+
+/* --- the CPU fault ------------------------------------------------------- */
+
+/* struct uhmm_vm_fault.flags */
+#define UHMM_FAULT_FLAG_WRITE		(1U << 0)	/* the access was a write */
+
+/**
+ * struct uhmm_vm_fault - a CPU access to a device-private page
+ * @address: the faulting page's address
+ * @flags: UHMM_FAULT_FLAG_*
+ * @page: the device page mapped there, locked and referenced by uhmm
+ * @start, @end: the fault-around block uhmm suggests migrating in one go
+ *	(aligned, contains @address, inside the mapping); a driver that
+ *	migrates only @address is correct too
+ * @src, @dst: arrays of (@end - @start) / UHMM_PAGE_SIZE entries the driver
+ *	may pass as its struct uhmm_migrate_vma arrays
+ */
+struct uhmm_vm_fault {
+	unsigned long address;
+	unsigned int flags;
+	struct uhmm_page *page;
+	unsigned long start;
+	unsigned long end;
+	unsigned long *src;
+	unsigned long *dst;
+};
+
+/**
+ * uhmm_set_fault_around_bytes() - the size of the fault-around block
+ * @bytes: a power of two from UHMM_PAGE_SIZE to 2 MiB; default 64 KiB
+ * Return: 0, or -EINVAL.
+ */
+int uhmm_set_fault_around_bytes(unsigned long bytes);
+
+/**
+ * struct uhmm_mm_stats - what the fault engine and migration have done
+ * @size: sizeof(struct uhmm_mm_stats), set by the caller
+ * @faults: CPU faults on device-private pages resolved
+ * @zero_faults: CPU faults on untouched pages of registered ranges (zero fill)
+ * @pages_to_device: pages migrated into device memory
+ * @pages_to_ram: pages migrated back to system memory
+ * @registered_bytes: bytes of the address space registered with the engine
+ */
+struct uhmm_mm_stats {
+	uint64_t size;
+	uint64_t faults;
+	uint64_t zero_faults;
+	uint64_t pages_to_device;
+	uint64_t pages_to_ram;
+	uint64_t registered_bytes;
+};
+
+/** uhmm_mm_get_stats() - fill @stats (up to @stats->size); 0 or -EINVAL */
+int uhmm_mm_get_stats(struct uhmm_mm_stats *stats);
+
+/**
+ * uhmm_mm_init() - start the fault engine now rather than on first use
+ * Return: 0, or the error migrate_vma_setup() would give (-ENOSYS, -EPERM,
+ * -EOPNOTSUPP), with the reason logged.
+ */
+int uhmm_mm_init(void);
+
+/* --- the process's mappings ---------------------------------------------- */
+
+#define UHMM_VM_READ	(1UL << 0)
+#define UHMM_VM_WRITE	(1UL << 1)
+#define UHMM_VM_EXEC	(1UL << 2)
+#define UHMM_VM_SHARED	(1UL << 3)
+#define UHMM_VM_FILE	(1UL << 4)	/* backed by a file (shared anonymous memory is) */
+
+/** struct uhmm_vma - one mapping of the process: [@start, @end), UHMM_VM_* @flags */
+struct uhmm_vma {
+	unsigned long start;
+	unsigned long end;
+	unsigned long flags;
+};
+
+/**
+ * uhmm_vma_lookup() - the mapping that contains @addr (the kernel's vma_lookup())
+ * Return: 0, -ENOENT if no mapping contains @addr, -EINVAL for a NULL @vma.
+ */
+int uhmm_vma_lookup(unsigned long addr, struct uhmm_vma *vma);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* UHMM_MIGRATE_H */

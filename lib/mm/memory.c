@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The CPU side of a device page: what a fault on it does (the kernel's
+ * do_swap_page() for a device-private entry), and what unmapping or
+ * moving its address does.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+#include <uhmm/migrate.h>
+
+#include "../core/internal.h"
+#include "mm_internal.h"
+
+#define FAULT_AROUND_MAX	(2UL << 20)
+#define FAULT_AROUND_PAGES_MAX	(FAULT_AROUND_MAX >> UHMM_PAGE_SHIFT)
+
+unsigned long fault_around_bytes = 64UL << 10;
+
+UHMM_EXPORT int uhmm_set_fault_around_bytes(unsigned long bytes)
+{
+	if (bytes < UHMM_PAGE_SIZE || bytes > FAULT_AROUND_MAX || (bytes & (bytes - 1)))
+		return -EINVAL;
+	__atomic_store_n(&fault_around_bytes, bytes, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* --- references dropped once pt_lock is released --------------------------- */
+
+static struct uhmm_page **deferred;
+static size_t nr_deferred, cap_deferred;
+
+/* pt_lock held.  If the array cannot grow, the page is put later by nobody:
+ * leak rather than call a driver under pt_lock. */
+static void defer_put(struct uhmm_page *page)
+{
+	if (nr_deferred == cap_deferred) {
+		size_t cap = cap_deferred ? 2 * cap_deferred : 64;
+		struct uhmm_page **n = realloc(deferred, cap * sizeof(*n));
+
+		if (WARN(!n, "out of memory: device page pfn %#lx leaked", page->pfn))
+			return;
+		deferred = n;
+		cap_deferred = cap;
+	}
+	deferred[nr_deferred++] = page;
+}
+
+void mm_put_deferred(void)
+{
+	struct uhmm_page **pages;
+	size_t n, i;
+
+	pthread_mutex_lock(&pt_lock);
+	pages = deferred;
+	n = nr_deferred;
+	deferred = NULL;
+	nr_deferred = cap_deferred = 0;
+	pthread_mutex_unlock(&pt_lock);
+	for (i = 0; i < n; i++)
+		uhmm_put_page(pages[i]);
+	free(pages);
+}
+
+/* --- unmap and mremap ----------------------------------------------------- */
+
+static void unmap_one(unsigned long addr, uintptr_t pte, void *arg)
+{
+	struct uhmm_page *page = pte_page(pte);
+
+	(void)arg;
+	pt_set(addr, 0);
+	if (page) {
+		page->mapping = NULL;
+		defer_put(page);
+	}
+	/* A migration entry: its finalize finds the address gone and drops the page. */
+}
+
+/* The CPU side of [start, end) is gone (munmap, MADV_DONTNEED); pt_lock held. */
+void mm_unmap_range(unsigned long start, unsigned long end)
+{
+	pt_for_each(start, end, unmap_one, NULL);
+}
+
+struct remap_batch {
+	unsigned long from;
+	size_t n, cap;
+	struct { unsigned long off; uintptr_t pte; } *e;
+};
+
+static void remap_collect(unsigned long addr, uintptr_t pte, void *arg)
+{
+	struct remap_batch *b = arg;
+
+	if (pte_is_migration(pte))
+		return;		/* its finalize will not find it: see the README's limits */
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 64;
+		void *n = realloc(b->e, cap * sizeof(*b->e));
+
+		if (!n)
+			return;
+		b->e = n;
+		b->cap = cap;
+	}
+	b->e[b->n].off = addr - b->from;
+	b->e[b->n++].pte = pte;
+}
+
+/* mremap() moved [from, from + len) to @to; pt_lock held. */
+void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
+{
+	struct remap_batch b = { .from = from };
+	size_t i;
+
+	pt_for_each(from, from + len, remap_collect, &b);
+	for (i = 0; i < b.n; i++)
+		pt_set(from + b.e[i].off, 0);
+	for (i = 0; i < b.n; i++) {
+		struct uhmm_page *page = pte_page(b.e[i].pte);
+
+		if (pt_set(to + b.e[i].off, b.e[i].pte)) {
+			WARN(1, "out of memory moving a device page entry");
+			defer_put(page);
+			continue;
+		}
+		page->index = to + b.e[i].off;
+	}
+	free(b.e);
+}
+
+/* --- the fault ------------------------------------------------------------ */
+
+static void fault_sigbus(unsigned long addr, pid_t tid)
+{
+	pr_err("CPU fault at %#lx could not be resolved: SIGBUS to thread %d\n",
+	       addr, (int)tid);
+	syscall(SYS_tgkill, getpid(), tid, SIGBUS);
+	mm_wake(addr, UHMM_PAGE_SIZE);
+}
+
+/* A fault on a registered page that is neither in device memory nor moving. */
+static void fault_zero(unsigned long addr)
+{
+	struct uffdio_zeropage zp = {
+		.range = { .start = addr, .len = UHMM_PAGE_SIZE },
+	};
+
+	mm_count(zero_faults, 1);
+	if (ioctl(mm_engine.uffd, UFFDIO_ZEROPAGE, &zp))
+		mm_wake(addr, UHMM_PAGE_SIZE);	/* raced with an install: just wake */
+}
+
+/* The block to suggest migrating with @addr: aligned, inside its mapping. */
+static void fault_window(unsigned long addr, unsigned long *start, unsigned long *end)
+{
+	unsigned long size = __atomic_load_n(&fault_around_bytes, __ATOMIC_RELAXED);
+	unsigned long rs, re, vs, ve, vflags;
+
+	*start = ALIGN_DOWN(addr, size);
+	*end = *start + size;
+	pthread_mutex_lock(&pt_lock);
+	if (mm_registered_range(addr, &rs, &re)) {
+		if (*start < rs)
+			*start = rs;
+		if (*end > re)
+			*end = re;
+	} else {
+		*start = addr;
+		*end = addr + UHMM_PAGE_SIZE;
+	}
+	pthread_mutex_unlock(&pt_lock);
+	if (vma_lookup_flags(addr, &vs, &ve, &vflags) == 0) {
+		if (*start < vs)
+			*start = vs;
+		if (*end > ve)
+			*end = ve;
+	}
+}
+
+void handle_mm_fault(unsigned long addr, unsigned int uflags, pid_t tid)
+{
+	unsigned long src[FAULT_AROUND_PAGES_MAX], dst[FAULT_AROUND_PAGES_MAX];
+	struct uhmm_vm_fault vmf;
+	struct uhmm_page *page;
+	uhmm_vm_fault_t ret;
+	uintptr_t pte;
+
+	addr = ALIGN_DOWN(addr, UHMM_PAGE_SIZE);
+	pthread_rwlock_rdlock(&mm_fork_lock);
+again:
+	pthread_mutex_lock(&pt_lock);
+	pte = pt_get(addr);
+	while (pte_is_migration(pte)) {
+		pthread_cond_wait(&pt_wait, &pt_lock);
+		pte = pt_get(addr);
+	}
+	if (!pte) {
+		pthread_mutex_unlock(&pt_lock);
+		fault_zero(addr);
+		goto out;
+	}
+	page = pte_page(pte);
+	uhmm_get_page(page);
+	pthread_mutex_unlock(&pt_lock);
+
+	uhmm_lock_page(page);
+	pthread_mutex_lock(&pt_lock);
+	if (pt_get(addr) != pte) {
+		pthread_mutex_unlock(&pt_lock);
+		uhmm_unlock_page(page);
+		uhmm_put_page(page);
+		goto again;
+	}
+	pthread_mutex_unlock(&pt_lock);
+
+	memset(&vmf, 0, sizeof(vmf));
+	vmf.address = addr;
+	vmf.flags = uflags & UFFD_PAGEFAULT_FLAG_WRITE ? UHMM_FAULT_FLAG_WRITE : 0;
+	vmf.page = page;
+	fault_window(addr, &vmf.start, &vmf.end);
+	vmf.src = src;
+	vmf.dst = dst;
+	mm_count(faults, 1);
+	ret = page->pgmap->ops->migrate_to_ram(&vmf);
+	uhmm_unlock_page(page);
+	uhmm_put_page(page);
+	if (ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_OOM |
+		   UHMM_VM_FAULT_HWPOISON)) {
+		fault_sigbus(addr, tid);
+		goto out;
+	}
+	/*
+	 * Installing the page woke the thread.  If the driver left the page in
+	 * device memory, the thread faults again and the kernel sends a new
+	 * message: looking at the entry now could find the page already
+	 * migrated back to the device by the resumed thread.
+	 */
+	mm_wake(addr, UHMM_PAGE_SIZE);
+out:
+	pthread_rwlock_unlock(&mm_fork_lock);
+}

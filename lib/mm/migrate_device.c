@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Migrating pages between system memory and device memory, in the three
+ * steps of the kernel's migrate_vma_*() and migrate_device_*().
+ *
+ * Collect: each selected address gets a migration entry in uhmm's page
+ * table (so a CPU access waits), and a selected system page is moved, frame
+ * and all, from the mapping into a staging slot, where it has a struct
+ * uhmm_page and an address the driver can copy from.  A selected device page
+ * is simply taken out of uhmm's table.  The migration holds one reference
+ * and the lock of every source page: the mapping's reference, handed over.
+ *
+ * Pages: the driver has filled dst; entries without a destination, or whose
+ * address was unmapped meanwhile, stop migrating.
+ *
+ * Finalize: each migration entry is replaced by the new page (a device page
+ * is recorded; a system page is moved into the mapping) or by the old one,
+ * and the other page is released.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uhmm/migrate.h>
+
+#include "../core/internal.h"
+#include "mm_internal.h"
+
+/* A page's entry while it is in uhmm's table: the mapping is uhmm's. */
+#define MM_MAPPING	((void *)&mm_engine)
+
+UHMM_EXPORT struct uhmm_page *uhmm_migrate_pfn_to_page(unsigned long mpfn)
+{
+	if (!(mpfn & UHMM_MIGRATE_PFN_VALID))
+		return NULL;
+	return uhmm_pfn_to_page(mpfn >> UHMM_MIGRATE_PFN_SHIFT);
+}
+
+static bool device_page_selected(const struct uhmm_migrate_vma *args,
+				 const struct uhmm_page *page)
+{
+	const struct uhmm_dev_pagemap *pgmap = page->pgmap;
+
+	if (pgmap->owner != args->pgmap_owner)
+		return false;
+	if (pgmap->type == UHMM_MEMORY_DEVICE_PRIVATE)
+		return args->flags & UHMM_MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
+	if (pgmap->type == UHMM_MEMORY_DEVICE_COHERENT)
+		return args->flags & UHMM_MIGRATE_VMA_SELECT_DEVICE_COHERENT;
+	return false;
+}
+
+/*
+ * A page that UFFDIO_MOVE refused as shared (copy-on-write after fork, or
+ * KSM): a write that changes nothing gives this process its own copy.  Only
+ * done to a page that is present, so the write cannot reach the fault
+ * engine, which would wait for this very migration.
+ */
+static bool unshare_page(unsigned long addr)
+{
+	uint64_t ent;
+
+	if (pread(mm_engine.pagemap_fd, &ent, 8, (off_t)(addr >> UHMM_PAGE_SHIFT) * 8) != 8)
+		return false;
+	if (!(ent & (3ULL << 62)))
+		return false;
+	__atomic_fetch_add((volatile char *)addr, 0, __ATOMIC_RELAXED);
+	return true;
+}
+
+/*
+ * Moves the present candidates of [start, end) into @run, slot i for page i.
+ * Holes and addresses already empty are skipped by the kernel; a page that
+ * cannot move gets skip[i] set.
+ */
+static void move_out(unsigned long start, unsigned long end, struct uhmm_page *run,
+		     unsigned char *skip)
+{
+	unsigned long len = end - start, off = 0, base = (unsigned long)uhmm_page_address(run);
+	int again = 0, unshared = 0;
+
+	while (off < len) {
+		long moved = mm_move(mm_engine.stage_uffd, base + off, start + off, len - off, true);
+
+		if (moved > 0) {
+			off += moved;
+			again = unshared = 0;
+			continue;
+		}
+		if (moved == -EAGAIN && again++ < 16)
+			continue;
+		if (moved == -EBUSY && !unshared++ && unshare_page(start + off))
+			continue;
+		/* This page stays where it is; go on after it. */
+		skip[off >> UHMM_PAGE_SHIFT] = 1;
+		off += UHMM_PAGE_SIZE;
+		again = unshared = 0;
+	}
+}
+
+static void collect_system(struct uhmm_migrate_vma *args, unsigned long ncand)
+{
+	unsigned long n = args->npages, i;
+	unsigned char *skip = calloc(n, 1);
+	struct uhmm_page *run = skip ? sysmem_alloc_run(n) : NULL;
+
+	if (run) {
+		move_out(args->start, args->end, run, skip);
+		sysmem_scan_populated(run, n);
+	}
+	pthread_mutex_lock(&pt_lock);
+	for (i = 0; i < n; i++) {
+		unsigned long addr = args->start + (i << UHMM_PAGE_SHIFT);
+		bool ours = pt_get(addr) == pte_mk_migration(&args->src[i]);
+		bool moved = run && (run[i].flags & (1UL << PG_SYS_POPULATED));
+
+		if (args->src[i] != UHMM_MIGRATE_PFN_MIGRATE || (args->src[i] & UHMM_MIGRATE_PFN_VALID))
+			continue;	/* not a candidate: a device page or nothing */
+		if (!ours || !run || skip[i]) {
+			/* Left out; a page moved out of an address since unmapped is dropped. */
+			if (ours)
+				pt_set(addr, 0);
+			args->src[i] = 0;
+			ncand--;
+			continue;
+		}
+		if (moved) {
+			uhmm_trylock_page(&run[i]);
+			run[i].index = addr;
+			args->src[i] = uhmm_migrate_pfn(run[i].pfn) | UHMM_MIGRATE_PFN_MIGRATE |
+				       UHMM_MIGRATE_PFN_WRITE;
+		}
+		/* else a hole: src stays MIGRATE, as the kernel's collect_hole() leaves it */
+		args->cpages++;
+	}
+	pthread_cond_broadcast(&pt_wait);
+	pthread_mutex_unlock(&pt_lock);
+	if (run)
+		for (i = 0; i < n; i++)
+			if (uhmm_migrate_pfn_to_page(args->src[i]) != &run[i])
+				uhmm_put_page(&run[i]);
+	free(skip);
+}
+
+UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
+{
+	unsigned long vstart, vend, vflags, i, n, ncand = 0;
+	bool system;
+	int ret;
+
+	if (!args || !args->src || !args->dst)
+		return -EINVAL;
+	if (!IS_ALIGNED(args->start, UHMM_PAGE_SIZE) || !IS_ALIGNED(args->end, UHMM_PAGE_SIZE) ||
+	    args->start >= args->end)
+		return -EINVAL;
+	if (args->fault_page && (!uhmm_is_device_private_page(args->fault_page) ||
+				 !uhmm_page_locked(args->fault_page)))
+		return -EINVAL;
+	ret = vma_lookup_flags(args->start, &vstart, &vend, &vflags);
+	if (ret)
+		return ret == -ENOENT ? -EFAULT : ret;
+	if (args->end > vend || !(vflags & UHMM_VM_READ))
+		return -EINVAL;
+	ret = mm_engine_start();
+	if (ret)
+		return ret;
+
+	n = (args->end - args->start) >> UHMM_PAGE_SHIFT;
+	memset(args->src, 0, n * sizeof(*args->src));
+	memset(args->dst, 0, n * sizeof(*args->dst));
+	args->npages = n;
+	args->cpages = 0;
+	/* Only private anonymous writable memory can be moved out (UFFDIO_MOVE). */
+	system = (args->flags & UHMM_MIGRATE_VMA_SELECT_SYSTEM) &&
+		 (vflags & (UHMM_VM_WRITE | UHMM_VM_SHARED | UHMM_VM_FILE)) == UHMM_VM_WRITE;
+	if (system && mm_register_range(args->start, args->end))
+		system = false;
+
+	pthread_rwlock_rdlock(&mm_fork_lock);
+	pthread_mutex_lock(&pt_lock);
+	for (i = 0; i < n; i++) {
+		unsigned long addr = args->start + (i << UHMM_PAGE_SHIFT);
+		uintptr_t pte = pt_get(addr);
+		struct uhmm_page *page = pte_page(pte);
+
+		if (page) {
+			if (!device_page_selected(args, page))
+				continue;
+			if (page != args->fault_page && !uhmm_trylock_page(page))
+				continue;
+			pt_set(addr, pte_mk_migration(&args->src[i]));
+			args->src[i] = uhmm_migrate_pfn(page->pfn) | UHMM_MIGRATE_PFN_MIGRATE |
+				       (pte & PTE_WRITE ? UHMM_MIGRATE_PFN_WRITE : 0);
+			args->cpages++;
+		} else if (!pte && system &&
+			   pt_set(addr, pte_mk_migration(&args->src[i])) == 0) {
+			args->src[i] = UHMM_MIGRATE_PFN_MIGRATE;	/* candidate */
+			ncand++;
+		}
+	}
+	pthread_mutex_unlock(&pt_lock);
+	if (ncand)
+		collect_system(args, ncand);
+	if (!args->cpages)
+		pthread_rwlock_unlock(&mm_fork_lock);
+	return 0;
+}
+
+/* Checks one collected entry against its destination. */
+static void migrate_check(unsigned long *src, unsigned long dst, unsigned long addr)
+{
+	if (!(*src & UHMM_MIGRATE_PFN_MIGRATE))
+		return;
+	if (!uhmm_migrate_pfn_to_page(dst)) {
+		*src &= ~UHMM_MIGRATE_PFN_MIGRATE;
+		return;
+	}
+	if (!addr)
+		return;
+	pthread_mutex_lock(&pt_lock);
+	if (pt_get(addr) != pte_mk_migration(src))
+		*src &= ~UHMM_MIGRATE_PFN_MIGRATE;
+	pthread_mutex_unlock(&pt_lock);
+}
+
+UHMM_EXPORT void uhmm_migrate_vma_pages(struct uhmm_migrate_vma *args)
+{
+	unsigned long i;
+
+	if (WARN_ON(!args || !args->src || !args->dst))
+		return;
+	for (i = 0; i < args->npages; i++)
+		migrate_check(&args->src[i], args->dst[i], args->start + (i << UHMM_PAGE_SHIFT));
+}
+
+/* The fault path holds the fault page's lock and unlocks it itself. */
+static void release_page(struct uhmm_page *page, const struct uhmm_page *fault_page)
+{
+	if (page != fault_page && uhmm_page_locked(page))
+		uhmm_unlock_page(page);
+	uhmm_put_page(page);
+}
+
+/*
+ * Puts @page at @addr in place of the migration entry @src names, if that
+ * entry is still there: records a device page, moves a system page's frame
+ * into the mapping, or, for NULL, leaves the address empty.  Returns true if
+ * @page took the address (and with it the migration's reference).
+ */
+static bool install(unsigned long addr, unsigned long *src, struct uhmm_page *page, bool write)
+{
+	bool taken = false;
+	long moved;
+	int tries;
+
+	for (tries = 0;; tries++) {
+		pthread_mutex_lock(&pt_lock);
+		if (!addr || pt_get(addr) != pte_mk_migration(src))
+			break;	/* unmapped meanwhile: the page goes */
+		if (!page) {
+			pt_set(addr, 0);
+			break;
+		}
+		if (uhmm_is_zone_device_page(page)) {
+			pt_set(addr, pte_mk_device(page, write));
+			page->mapping = MM_MAPPING;
+			page->index = addr;
+			taken = true;
+			break;
+		}
+		/* Nothing else fills the address while the migration entry is there. */
+		moved = mm_move(mm_engine.uffd, addr, (unsigned long)uhmm_page_address(page),
+				UHMM_PAGE_SIZE, false);
+		/* UFFDIO_MOVE wants both mappings alike: after mprotect(), copy. */
+		if (moved == -EINVAL)
+			moved = mm_copy(addr, (unsigned long)uhmm_page_address(page)) ?:
+				(long)UHMM_PAGE_SIZE;
+		if (moved == -EAGAIN && tries < 100000) {
+			/* An unmap or remap is pending: let it be applied, then look again. */
+			pthread_mutex_unlock(&pt_lock);
+			mm_engine_drain();
+			continue;
+		}
+		/* -ENOENT: the mapping went away before its event was read. */
+		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT,
+		     "page at %#lx lost: UFFDIO_MOVE: %ld", addr, moved);
+		page->flags &= ~(1UL << PG_SYS_POPULATED);
+		pt_set(addr, 0);
+		break;
+	}
+	pthread_mutex_unlock(&pt_lock);
+	return taken;
+}
+
+/* The third step for one entry; @addr is 0 when no address holds the page. */
+static void finalize_one(unsigned long addr, unsigned long *srcp, unsigned long dst,
+			 const struct uhmm_page *fault_page)
+{
+	unsigned long src = *srcp;
+	struct uhmm_page *spage = uhmm_migrate_pfn_to_page(src);
+	struct uhmm_page *dpage = uhmm_migrate_pfn_to_page(dst);
+	bool migrated = (src & UHMM_MIGRATE_PFN_MIGRATE) && dpage;
+
+	if (migrated) {
+		/* Counted first: the faulting thread may run on once its page is in. */
+		if (uhmm_is_zone_device_page(dpage))
+			mm_count(pages_to_device, 1);
+		else
+			mm_count(pages_to_ram, 1);
+		if (uhmm_page_locked(dpage))
+			uhmm_unlock_page(dpage);
+		if (!install(addr, srcp, dpage, dst & UHMM_MIGRATE_PFN_WRITE))
+			uhmm_put_page(dpage);	/* moved into the mapping, or unmapped */
+		if (spage)
+			release_page(spage, fault_page);
+		return;
+	}
+	if (spage) {
+		if (!install(addr, srcp, spage, src & UHMM_MIGRATE_PFN_WRITE))
+			release_page(spage, fault_page);
+		else if (spage != fault_page)
+			uhmm_unlock_page(spage);
+	} else {
+		install(addr, srcp, NULL, false);
+	}
+	if (dpage)
+		release_page(dpage, NULL);
+}
+
+static void finalize_done(unsigned long collected)
+{
+	pthread_mutex_lock(&pt_lock);
+	pthread_cond_broadcast(&pt_wait);
+	pthread_mutex_unlock(&pt_lock);
+	if (collected)
+		pthread_rwlock_unlock(&mm_fork_lock);
+}
+
+UHMM_EXPORT void uhmm_migrate_vma_finalize(struct uhmm_migrate_vma *args)
+{
+	unsigned long i;
+
+	if (WARN_ON(!args || !args->src || !args->dst))
+		return;
+	/* The faulting page last, so its thread resumes with the block in place. */
+	for (i = 0; i < args->npages; i++)
+		if (!args->fault_page || uhmm_migrate_pfn_to_page(args->src[i]) != args->fault_page)
+			finalize_one(args->start + (i << UHMM_PAGE_SHIFT), &args->src[i],
+				     args->dst[i], args->fault_page);
+	for (i = 0; args->fault_page && i < args->npages; i++)
+		if (uhmm_migrate_pfn_to_page(args->src[i]) == args->fault_page)
+			finalize_one(args->start + (i << UHMM_PAGE_SHIFT), &args->src[i],
+				     args->dst[i], args->fault_page);
+	finalize_done(args->cpages);
+}
+
+/* --- eviction by pfn ------------------------------------------------------ */
+
+static bool get_page_unless_zero(struct uhmm_page *page)
+{
+	int old = atomic_load(&page->_refcount);
+
+	do {
+		if (old <= 0)
+			return false;
+	} while (!atomic_compare_exchange_weak(&page->_refcount, &old, old + 1));
+	return true;
+}
+
+UHMM_EXPORT int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long start,
+					  unsigned long npages)
+{
+	unsigned long i, collected = 0;
+
+	if (!src_pfns || !npages || !uhmm_pfn_to_page(start))
+		return -EINVAL;
+	pthread_rwlock_rdlock(&mm_fork_lock);
+	for (i = 0; i < npages; i++) {
+		struct uhmm_page *page = uhmm_pfn_to_page(start + i);
+		bool write = true, mapped = false;
+		uintptr_t pte;
+
+		src_pfns[i] = 0;
+		if (!page || !get_page_unless_zero(page))
+			continue;
+		/* A fault may hold it for a moment: wait, eviction must get every page. */
+		uhmm_lock_page(page);
+		pthread_mutex_lock(&pt_lock);
+		pte = page->mapping == MM_MAPPING ? pt_get(page->index) : 0;
+		if (pte_page(pte) == page) {
+			write = pte & PTE_WRITE;
+			pt_set(page->index, pte_mk_migration(&src_pfns[i]));
+			mapped = true;
+		}
+		pthread_mutex_unlock(&pt_lock);
+		if (mapped)
+			uhmm_put_page(page);	/* the mapping's; ours stands for it */
+		src_pfns[i] = uhmm_migrate_pfn(page->pfn) | UHMM_MIGRATE_PFN_MIGRATE |
+			      (write ? UHMM_MIGRATE_PFN_WRITE : 0);
+		collected++;
+	}
+	if (!collected)
+		pthread_rwlock_unlock(&mm_fork_lock);
+	return 0;
+}
+
+static unsigned long device_addr(unsigned long src)
+{
+	struct uhmm_page *page = uhmm_migrate_pfn_to_page(src);
+
+	return page && page->mapping == MM_MAPPING ? page->index : 0;
+}
+
+UHMM_EXPORT void uhmm_migrate_device_pages(unsigned long *src_pfns, unsigned long *dst_pfns,
+					   unsigned long npages)
+{
+	unsigned long i;
+
+	if (WARN_ON(!src_pfns || !dst_pfns))
+		return;
+	for (i = 0; i < npages; i++)
+		migrate_check(&src_pfns[i], dst_pfns[i], device_addr(src_pfns[i]));
+}
+
+UHMM_EXPORT void uhmm_migrate_device_finalize(unsigned long *src_pfns, unsigned long *dst_pfns,
+					      unsigned long npages)
+{
+	unsigned long i, collected = 0;
+
+	if (WARN_ON(!src_pfns || !dst_pfns))
+		return;
+	for (i = 0; i < npages; i++) {
+		if (src_pfns[i] & UHMM_MIGRATE_PFN_VALID)
+			collected++;
+		finalize_one(device_addr(src_pfns[i]), &src_pfns[i], dst_pfns[i], NULL);
+	}
+	finalize_done(collected);
+}

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * System memory pages: the struct pages of RAM that the kernel's drivers
+ * copy to and from.
+ *
+ * A page being migrated is moved (UFFDIO_MOVE: its frame, not its bytes)
+ * out of the process's mapping into a slot of a staging area, where it has
+ * an address and a struct uhmm_page of its own; a page migrating back is
+ * filled in a slot and then moved into the mapping.  The staging area is
+ * registered with the engine's second userfaultfd (write-protect mode, so
+ * that it may be a UFFDIO_MOVE destination while its empty slots still fill
+ * on first touch without a handler).
+ *
+ * A free slot that still holds a frame ("populated") is preferred by
+ * uhmm_alloc_page(): the driver's copy then lands in memory that needs no
+ * page fault, and moving it into the mapping empties the slot again.  Runs
+ * for moving pages in must be empty; populated slots in them are zapped.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+#include <uhmm/migrate.h>
+#include <uhmm/resource.h>
+
+#include "../core/internal.h"
+#include "mm_internal.h"
+
+/* pfns of staging slots, inside the System RAM range (see resource.c) */
+#define SYSMEM_BASE_PFN		0x1000UL
+#define SYSMEM_MAX_BYTES	(16UL << 30)
+#define SYSMEM_MIN_BYTES	(1UL << 30)
+/* Free populated slots kept for reuse; beyond this they are zapped. */
+#define SYSMEM_CACHE_PAGES	65536UL
+#define BITS			(8 * sizeof(unsigned long))
+
+static struct {
+	pthread_mutex_t lock;
+	char *base;
+	unsigned long nr;		/* slots */
+	struct uhmm_page *memmap;
+	unsigned long *used;		/* bitmap */
+	unsigned long cursor;		/* next-fit start */
+	unsigned long *cache;		/* ring of free populated slots, oldest first */
+	unsigned long cache_head;
+	unsigned long nr_cache;
+} sysmem = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool test_bit_(const unsigned long *map, unsigned long i)
+{
+	return map[i / BITS] & (1UL << (i % BITS));
+}
+
+static void set_bits(unsigned long *map, unsigned long i, unsigned long n, bool on)
+{
+	for (; n; n--, i++) {
+		if (on)
+			map[i / BITS] |= 1UL << (i % BITS);
+		else
+			map[i / BITS] &= ~(1UL << (i % BITS));
+	}
+}
+
+static void *slot_address(unsigned long i)
+{
+	return sysmem.base + (i << UHMM_PAGE_SHIFT);
+}
+
+static int sysmem_map(int uffd)
+{
+	struct uffdio_register reg;
+	size_t len = sysmem.nr << UHMM_PAGE_SHIFT;
+	void *p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	/* A child starts with its own, empty staging area. */
+	madvise(p, len, MADV_DONTFORK);
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (unsigned long)p;
+	reg.range.len = len;
+	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg)) {
+		int err = -errno;
+
+		pr_err("cannot register the staging area with userfaultfd: %s\n",
+		       strerror(-err));
+		munmap(p, len);
+		return err;
+	}
+	sysmem.base = p;
+	return 0;
+}
+
+int sysmem_init(int uffd)
+{
+	unsigned long bytes = uhmm_system_ram_size() / 2;
+	size_t words;
+	int ret;
+
+	if (bytes > SYSMEM_MAX_BYTES)
+		bytes = SYSMEM_MAX_BYTES;
+	if (bytes < SYSMEM_MIN_BYTES)
+		bytes = SYSMEM_MIN_BYTES;
+	sysmem.nr = bytes >> UHMM_PAGE_SHIFT;
+	words = (sysmem.nr + BITS - 1) / BITS;
+	sysmem.used = calloc(words, sizeof(unsigned long));
+	sysmem.cache = calloc(SYSMEM_CACHE_PAGES, sizeof(unsigned long));
+	sysmem.memmap = mmap(NULL, sysmem.nr * sizeof(struct uhmm_page), PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!sysmem.used || !sysmem.cache || sysmem.memmap == MAP_FAILED) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	ret = sysmem_map(uffd);
+	if (ret)
+		goto err;
+	return 0;
+err:
+	if (sysmem.memmap != MAP_FAILED && sysmem.memmap)
+		munmap(sysmem.memmap, sysmem.nr * sizeof(struct uhmm_page));
+	free(sysmem.used);
+	free(sysmem.cache);
+	memset(&sysmem, 0, sizeof(sysmem));
+	pthread_mutex_init(&sysmem.lock, NULL);
+	return ret;
+}
+
+/*
+ * In a child, the staging area was not inherited (MADV_DONTFORK) and no
+ * migration was in flight (fork waits for them): start empty.
+ */
+void sysmem_fork_child(int uffd)
+{
+	pthread_mutex_init(&sysmem.lock, NULL);
+	memset(sysmem.used, 0, (sysmem.nr + BITS - 1) / BITS * sizeof(unsigned long));
+	sysmem.nr_cache = 0;
+	sysmem.cache_head = 0;
+	sysmem.cursor = 0;
+	if (sysmem_map(uffd))
+		sysmem.nr = 0;
+}
+
+bool sysmem_pfn_valid(unsigned long pfn)
+{
+	return pfn - SYSMEM_BASE_PFN < sysmem.nr;
+}
+
+struct uhmm_page *sysmem_pfn_to_page(unsigned long pfn)
+{
+	return sysmem_pfn_valid(pfn) ? &sysmem.memmap[pfn - SYSMEM_BASE_PFN] : NULL;
+}
+
+static struct uhmm_page *slot_init(unsigned long i, bool populated)
+{
+	struct uhmm_page *page = &sysmem.memmap[i];
+
+	page->flags = populated ? 1UL << PG_SYS_POPULATED : 0;
+	atomic_store(&page->_refcount, 1);
+	page->pgmap = NULL;
+	page->pfn = SYSMEM_BASE_PFN + i;
+	page->zone_device_data = NULL;
+	page->private = 0;
+	page->mapping = NULL;
+	page->index = 0;
+	return page;
+}
+
+/* Finds @n free slots in a row from the cursor on; sysmem.lock held. */
+static long find_free_run(unsigned long n)
+{
+	unsigned long start = sysmem.cursor, i, run = 0, tries;
+
+	for (tries = 0; tries < 2 * sysmem.nr; tries++) {
+		i = (start + tries) % sysmem.nr;
+		if (i == 0)
+			run = 0;
+		if (test_bit_(sysmem.used, i)) {
+			run = 0;
+			continue;
+		}
+		if (++run == n)
+			return i + 1 - n;
+	}
+	return -1;
+}
+
+struct uhmm_page *sysmem_alloc_run(unsigned long n)
+{
+	unsigned long i;
+	bool zap = false;
+	long first;
+
+	if (!n)
+		return NULL;
+	pthread_mutex_lock(&sysmem.lock);
+	first = find_free_run(n);
+	if (first < 0) {
+		pthread_mutex_unlock(&sysmem.lock);
+		return NULL;
+	}
+	set_bits(sysmem.used, first, n, true);
+	sysmem.cursor = (first + n) % sysmem.nr;
+	for (i = first; i < first + n; i++)
+		if (sysmem.memmap[i].flags & (1UL << PG_SYS_POPULATED))
+			zap = true;
+	pthread_mutex_unlock(&sysmem.lock);
+	/* Cached slots in the run are skipped when popped (they are in use now). */
+	if (zap)
+		madvise(slot_address(first), n << UHMM_PAGE_SHIFT, MADV_DONTNEED);
+	for (i = first; i < first + n; i++)
+		slot_init(i, false);
+	return &sysmem.memmap[first];
+}
+
+UHMM_EXPORT struct uhmm_page *uhmm_alloc_page(void)
+{
+	struct uhmm_page *page;
+	unsigned long i;
+
+	pthread_mutex_lock(&sysmem.lock);
+	/* Oldest first: slots freed in a row come back in a row. */
+	while (sysmem.nr_cache) {
+		i = sysmem.cache[sysmem.cache_head];
+		sysmem.cache_head = (sysmem.cache_head + 1) % SYSMEM_CACHE_PAGES;
+		sysmem.nr_cache--;
+		if (!test_bit_(sysmem.used, i) &&
+		    (sysmem.memmap[i].flags & (1UL << PG_SYS_POPULATED))) {
+			set_bits(sysmem.used, i, 1, true);
+			pthread_mutex_unlock(&sysmem.lock);
+			return slot_init(i, true);
+		}
+	}
+	pthread_mutex_unlock(&sysmem.lock);
+	if (!sysmem.nr) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	page = sysmem_alloc_run(1);
+	if (!page)
+		errno = ENOMEM;
+	return page;
+}
+
+void sysmem_free_page(struct uhmm_page *page)
+{
+	unsigned long i = page->pfn - SYSMEM_BASE_PFN;
+	bool populated = page->flags & (1UL << PG_SYS_POPULATED);
+
+	WARN(page->flags & (1UL << UHMM_PG_locked), "freeing locked system page pfn %#lx",
+	     page->pfn);
+	pthread_mutex_lock(&sysmem.lock);
+	if (populated && sysmem.nr_cache < SYSMEM_CACHE_PAGES) {
+		sysmem.cache[(sysmem.cache_head + sysmem.nr_cache++) % SYSMEM_CACHE_PAGES] = i;
+		populated = false;
+	}
+	if (populated) {
+		/* Zap before the slot is free, so nobody can be moving into it. */
+		madvise(slot_address(i), UHMM_PAGE_SIZE, MADV_DONTNEED);
+		page->flags &= ~(1UL << PG_SYS_POPULATED);
+	}
+	set_bits(sysmem.used, i, 1, false);
+	pthread_mutex_unlock(&sysmem.lock);
+}
+
+unsigned long sysmem_scan_populated(struct uhmm_page *first, unsigned long n)
+{
+	unsigned long i0 = first - sysmem.memmap, i, count = 0;
+	uint64_t buf[512];
+
+	for (i = 0; i < n; i++) {
+		uint64_t ent;
+
+		if (i % 512 == 0) {
+			unsigned long chunk = n - i < 512 ? n - i : 512;
+			off_t off = (off_t)(((unsigned long)slot_address(i0 + i)) >> UHMM_PAGE_SHIFT) * 8;
+
+			if (pread(mm_engine.pagemap_fd, buf, chunk * 8, off) != (ssize_t)(chunk * 8))
+				memset(buf, 0xff, sizeof(buf));	/* assume populated: safe */
+		}
+		ent = buf[i % 512];
+		/* present (bit 63) or swapped (bit 62) */
+		if (ent & (3ULL << 62)) {
+			first[i].flags |= 1UL << PG_SYS_POPULATED;
+			count++;
+		}
+	}
+	return count;
+}
+
+UHMM_EXPORT void *uhmm_page_address(const struct uhmm_page *page)
+{
+	if (!page || page->pgmap || !sysmem_pfn_valid(page->pfn))
+		return NULL;
+	return slot_address(page->pfn - SYSMEM_BASE_PFN);
+}

@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The fault engine: one userfaultfd for the process's ranges that hold
+ * device pages, read by one handler thread.
+ *
+ * Why a handler thread rather than UFFD_FEATURE_SIGBUS in the faulting
+ * thread: SIGBUS mode resolves a fault about ten times faster on these
+ * machines (see DESIGN.md), but a fault taken inside a system call then
+ * fails the call with EFAULT instead of waiting, and driver callbacks would
+ * run in a signal handler.  With a handler thread, read(2) into a buffer in
+ * device memory works as it does on the kernel, and migrate_to_ram() runs in
+ * an ordinary thread.  bench/ measures both costs.
+ *
+ * Events: the engine asks for UNMAP, REMOVE and REMAP, so device pages go
+ * back to their driver when their range is unmapped or discarded, and move
+ * with mremap().  Messages are read with pt_lock held and the events in a
+ * batch applied before it is dropped: a munmap() returns only once its event
+ * is read, so anything the caller does next sees the range gone.
+ *
+ * fork(): the child's mappings lose their registration (no EVENT_FORK).  The
+ * child handler opens a new userfaultfd, registers the same ranges again and
+ * starts its own thread; the child's copy of the driver's memory and of
+ * uhmm's tables then serves its faults, so parent and child each see their
+ * own private copy.  fork() waits for migrations in flight (mm_fork_lock).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+#include <uhmm/migrate.h>
+
+#include "../core/internal.h"
+#include "mm_internal.h"
+
+/* Newer than Debian 12's 6.1 headers. */
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE		(1ULL << 16)
+#endif
+#ifndef UFFDIO_MOVE
+#define _UFFDIO_MOVE			0x05
+struct uffdio_move {
+	__u64 dst;
+	__u64 src;
+	__u64 len;
+#define UFFDIO_MOVE_MODE_DONTWAKE		((__u64)1 << 0)
+#define UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES	((__u64)1 << 1)
+	__u64 mode;
+	__s64 move;
+};
+#define UFFDIO_MOVE			_IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
+#endif
+
+#define ENGINE_FEATURES	(UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMOVE | \
+			 UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_THREAD_ID | \
+			 UFFD_FEATURE_MOVE)
+#define STAGE_FEATURES	(UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+#define MSG_BATCH	64
+
+struct mm_engine mm_engine = { .uffd = -1, .stage_uffd = -1, .pagemap_fd = -1 };
+pthread_rwlock_t mm_fork_lock = PTHREAD_RWLOCK_INITIALIZER;
+struct mm_counters mm_counters;
+
+static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
+static int engine_state;	/* 0: not started, 1: running, < 0: failed with this */
+static pid_t engine_pid;
+
+/* Registered ranges, sorted and disjoint; under pt_lock. */
+struct reg_range {
+	unsigned long start, end;
+};
+static struct reg_range *regs;
+static size_t nr_regs, cap_regs;
+static uint64_t registered_bytes;
+
+/* --- opening ------------------------------------------------------------- */
+
+static int uffd_open(bool *user_mode_only)
+{
+	int fd, dev;
+
+	fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0 || errno != EPERM)
+		return fd >= 0 ? fd : -errno;
+	/* Not privileged: /dev/userfaultfd's permissions may allow it ... */
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev >= 0) {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		close(dev);
+		if (fd >= 0)
+			return fd;
+	}
+	/* ... else faults from user mode only (vm.unprivileged_userfaultfd = 0). */
+	fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		return -errno;
+	*user_mode_only = true;
+	return fd;
+}
+
+static int uffd_api(int fd, uint64_t features, uint64_t *available)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+
+	if (ioctl(fd, UFFDIO_API, &api))
+		return -errno;
+	if (available)
+		*available = api.features;
+	return 0;
+}
+
+static int uffd_open_api(uint64_t features, bool *user_mode_only)
+{
+	int fd = uffd_open(user_mode_only), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = uffd_api(fd, features, NULL);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static int engine_open(void)
+{
+	uint64_t available = 0, missing;
+	bool user_only = false;
+	int fd, ret;
+
+	fd = uffd_open(&user_only);
+	if (fd < 0) {
+		pr_err("userfaultfd is not available (%s): the fault engine cannot start%s\n",
+		       strerror(-fd), fd == -EPERM ?
+		       "; allow it with sysctl vm.unprivileged_userfaultfd=1 or access to /dev/userfaultfd" :
+		       fd == -ENOSYS ? "; the kernel was built without CONFIG_USERFAULTFD" : "");
+		return fd;
+	}
+	ret = uffd_api(fd, 0, &available);
+	close(fd);
+	if (ret) {
+		pr_err("UFFDIO_API failed: %s\n", strerror(-ret));
+		return ret;
+	}
+	missing = (ENGINE_FEATURES | STAGE_FEATURES) & ~available;
+	if (missing) {
+		pr_err("this kernel's userfaultfd lacks features the fault engine needs "
+		       "(mask %#llx%s); Linux 6.8 or later has them\n", (unsigned long long)missing,
+		       missing & UFFD_FEATURE_MOVE ? ": UFFDIO_MOVE" : "");
+		return -EOPNOTSUPP;
+	}
+	mm_engine.features = available;
+	mm_engine.uffd = uffd_open_api(ENGINE_FEATURES, &user_only);
+	if (mm_engine.uffd < 0)
+		return mm_engine.uffd;
+	mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
+	if (mm_engine.stage_uffd < 0)
+		return mm_engine.stage_uffd;
+	mm_engine.user_mode_only = user_only;
+	if (user_only)
+		pr_warn("userfaultfd is limited to user-mode faults here: a system call "
+			"that touches a page in device memory fails with EFAULT\n");
+	mm_engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (mm_engine.pagemap_fd < 0)
+		return -errno;
+	return sysmem_init(mm_engine.stage_uffd);
+}
+
+static void engine_close(void)
+{
+	if (mm_engine.uffd >= 0)
+		close(mm_engine.uffd);
+	if (mm_engine.stage_uffd >= 0)
+		close(mm_engine.stage_uffd);
+	if (mm_engine.pagemap_fd >= 0)
+		close(mm_engine.pagemap_fd);
+	mm_engine.uffd = mm_engine.stage_uffd = mm_engine.pagemap_fd = -1;
+}
+
+/* --- the ioctls the rest of lib/mm uses ----------------------------------- */
+
+long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, bool src_holes)
+{
+	struct uffdio_move mv = {
+		.dst = dst, .src = src, .len = len,
+		.mode = src_holes ? UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES : 0,
+	};
+
+	if (ioctl(uffd, UFFDIO_MOVE, &mv) == 0)
+		return (long)mv.move;
+	if (mv.move > 0)
+		return (long)mv.move;	/* partial: the caller looks at the rest */
+	return -errno;
+}
+
+int mm_copy(unsigned long dst, unsigned long src)
+{
+	struct uffdio_copy copy = { .dst = dst, .src = src, .len = UHMM_PAGE_SIZE };
+
+	return ioctl(mm_engine.uffd, UFFDIO_COPY, &copy) ? -errno : 0;
+}
+
+void mm_wake(unsigned long addr, unsigned long len)
+{
+	struct uffdio_range range = { .start = addr, .len = len };
+
+	ioctl(mm_engine.uffd, UFFDIO_WAKE, &range);
+}
+
+/* --- registered ranges ---------------------------------------------------- */
+
+static int reg_insert(unsigned long start, unsigned long end)
+{
+	size_t i, j;
+
+	if (nr_regs == cap_regs) {
+		size_t cap = cap_regs ? 2 * cap_regs : 16;
+		struct reg_range *n = realloc(regs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		regs = n;
+		cap_regs = cap;
+	}
+	for (i = 0; i < nr_regs && regs[i].end < start; i++)
+		;
+	/* Merge with every range it touches. */
+	for (j = i; j < nr_regs && regs[j].start <= end; j++) {
+		registered_bytes -= regs[j].end - regs[j].start;
+		if (regs[j].start < start)
+			start = regs[j].start;
+		if (regs[j].end > end)
+			end = regs[j].end;
+	}
+	memmove(&regs[i + 1], &regs[j], (nr_regs - j) * sizeof(*regs));
+	nr_regs -= j - i;
+	regs[i].start = start;
+	regs[i].end = end;
+	nr_regs++;
+	registered_bytes += end - start;
+	return 0;
+}
+
+static void reg_remove(unsigned long start, unsigned long end)
+{
+	size_t i = 0;
+
+	while (i < nr_regs) {
+		struct reg_range *r = &regs[i];
+
+		if (r->end <= start || r->start >= end) {
+			i++;
+			continue;
+		}
+		if (r->start < start && r->end > end) {
+			/* Split; a failed allocation only forgets the right part. */
+			unsigned long tail = r->end;
+
+			registered_bytes -= tail - start;
+			r->end = start;
+			reg_insert(end, tail);
+			return;
+		}
+		if (r->start < start) {
+			registered_bytes -= r->end - start;
+			r->end = start;
+			i++;
+		} else if (r->end > end) {
+			registered_bytes -= end - r->start;
+			r->start = end;
+			i++;
+		} else {
+			registered_bytes -= r->end - r->start;
+			memmove(r, r + 1, (nr_regs - i - 1) * sizeof(*r));
+			nr_regs--;
+		}
+	}
+}
+
+/* The registered range holding @addr, into *start and *end; pt_lock held. */
+bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long *end)
+{
+	size_t i;
+
+	for (i = 0; i < nr_regs; i++)
+		if (addr >= regs[i].start && addr < regs[i].end) {
+			*start = regs[i].start;
+			*end = regs[i].end;
+			return true;
+		}
+	return false;
+}
+
+static int uffd_register(unsigned long start, unsigned long end)
+{
+	struct uffdio_register reg = {
+		.range = { .start = start, .len = end - start },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	if (ioctl(mm_engine.uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	return 0;
+}
+
+int mm_register_range(unsigned long start, unsigned long end)
+{
+	unsigned long gap_start = start, gap_end;
+	size_t i;
+	int ret;
+
+	while (gap_start < end) {
+		pthread_mutex_lock(&pt_lock);
+		for (i = 0; i < nr_regs && regs[i].end <= gap_start; i++)
+			;
+		if (i < nr_regs && regs[i].start <= gap_start) {
+			gap_start = regs[i].end;
+			pthread_mutex_unlock(&pt_lock);
+			continue;
+		}
+		gap_end = i < nr_regs && regs[i].start < end ? regs[i].start : end;
+		pthread_mutex_unlock(&pt_lock);
+
+		ret = uffd_register(gap_start, gap_end);
+		if (ret) {
+			pr_err("cannot register %#lx-%#lx with userfaultfd: %s\n",
+			       gap_start, gap_end, strerror(-ret));
+			return ret;
+		}
+		pthread_mutex_lock(&pt_lock);
+		ret = reg_insert(gap_start, gap_end);
+		pthread_mutex_unlock(&pt_lock);
+		if (ret)
+			return ret;
+		gap_start = gap_end;
+	}
+	return 0;
+}
+
+/* --- the handler thread --------------------------------------------------- */
+
+/* Applies one non-fault event; pt_lock held. */
+static void engine_event(const struct uffd_msg *msg)
+{
+
+	switch (msg->event) {
+	case UFFD_EVENT_UNMAP:
+		reg_remove(msg->arg.remove.start, msg->arg.remove.end);
+		mm_unmap_range(msg->arg.remove.start, msg->arg.remove.end);
+		break;
+	case UFFD_EVENT_REMOVE:
+		mm_unmap_range(msg->arg.remove.start, msg->arg.remove.end);
+		break;
+	case UFFD_EVENT_REMAP:
+		mm_remap_range(msg->arg.remap.from, msg->arg.remap.to, msg->arg.remap.len);
+		reg_remove(msg->arg.remap.from, msg->arg.remap.from + msg->arg.remap.len);
+		reg_insert(msg->arg.remap.to, msg->arg.remap.to + msg->arg.remap.len);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Faults read but not yet handled, in arrival order; the engine thread's own. */
+static struct {
+	struct uffd_msg *msgs;
+	size_t head, tail, cap;
+} pending;
+static __thread bool in_engine_thread;
+
+static void pending_push(const struct uffd_msg *msg)
+{
+	if (pending.head && pending.tail == pending.cap) {
+		memmove(pending.msgs, pending.msgs + pending.head,
+			(pending.tail - pending.head) * sizeof(*msg));
+		pending.tail -= pending.head;
+		pending.head = 0;
+	}
+	if (pending.tail == pending.cap) {
+		size_t cap = pending.cap ? 2 * pending.cap : MSG_BATCH;
+		struct uffd_msg *n = realloc(pending.msgs, cap * sizeof(*n));
+
+		if (!n) {
+			/* The thread stays blocked until it faults again: wake it. */
+			mm_wake(msg->arg.pagefault.address, UHMM_PAGE_SIZE);
+			return;
+		}
+		pending.msgs = n;
+		pending.cap = cap;
+	}
+	pending.msgs[pending.tail++] = *msg;
+}
+
+/*
+ * Reads what the kernel has queued: events are applied at once, under the
+ * same hold of pt_lock as the read; faults wait in the pending queue.
+ * Returns the messages read, 0 if none, or -errno.
+ */
+static ssize_t engine_read(int fd)
+{
+	struct uffd_msg msgs[MSG_BATCH];
+	ssize_t n, i;
+
+	pthread_mutex_lock(&pt_lock);
+	n = read(fd, msgs, sizeof(msgs));
+	if (n < 0) {
+		pthread_mutex_unlock(&pt_lock);
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	}
+	n /= sizeof(msgs[0]);
+	for (i = 0; i < n; i++) {
+		if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+			pending_push(&msgs[i]);
+		else
+			engine_event(&msgs[i]);
+	}
+	pthread_cond_broadcast(&pt_wait);
+	pthread_mutex_unlock(&pt_lock);
+	mm_put_deferred();
+	return n;
+}
+
+/*
+ * A UFFDIO_MOVE or COPY said -EAGAIN: the kernel has an event (an unmap, a
+ * remap) that must be read first.  The engine thread reads it itself; any
+ * other thread lets the engine thread get to it.
+ */
+void mm_engine_drain(void)
+{
+	if (in_engine_thread)
+		engine_read(mm_engine.uffd);
+	else
+		sched_yield();
+}
+
+static void *engine_thread(void *arg)
+{
+	int fd = (int)(long)arg;
+	sigset_t all;
+
+	in_engine_thread = true;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (pending.head == pending.tail) {
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+				break;
+			if (pfd.revents & (POLLERR | POLLNVAL))
+				break;
+		}
+		n = engine_read(fd);
+		if (n < 0) {
+			pr_err("fault engine: read: %s\n", strerror((int)-n));
+			break;
+		}
+		while (pending.head != pending.tail) {
+			struct uffd_msg msg = pending.msgs[pending.head++];
+
+			handle_mm_fault(msg.arg.pagefault.address, msg.arg.pagefault.flags,
+					msg.arg.pagefault.feat.ptid);
+		}
+	}
+	return NULL;
+}
+
+static int engine_thread_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t thread;
+	int ret;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = -pthread_create(&thread, &attr, engine_thread, (void *)(long)mm_engine.uffd);
+	pthread_attr_destroy(&attr);
+	return ret;
+}
+
+/* --- fork ----------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+	if (engine_state != 1)
+		return;
+	pthread_rwlock_wrlock(&mm_fork_lock);
+	pthread_mutex_lock(&pt_lock);
+}
+
+static void fork_parent(void)
+{
+	if (engine_state != 1)
+		return;
+	pthread_mutex_unlock(&pt_lock);
+	pthread_rwlock_unlock(&mm_fork_lock);
+}
+
+static void fork_child(void)
+{
+	bool user_only = false;
+	size_t i;
+	int ret;
+
+	vma_fork_child();
+	if (engine_state != 1)
+		return;
+	pthread_rwlock_init(&mm_fork_lock, NULL);
+	pt_fork_child();
+	pthread_mutex_init(&engine_lock, NULL);
+	engine_close();
+	pending.head = pending.tail = 0;
+	engine_pid = getpid();
+	ret = mm_engine.uffd = uffd_open_api(ENGINE_FEATURES, &user_only);
+	if (ret >= 0)
+		ret = mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
+	if (ret >= 0)
+		ret = mm_engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (ret >= 0) {
+		sysmem_fork_child(mm_engine.stage_uffd);
+		for (i = 0; i < nr_regs && ret >= 0; i++)
+			ret = uffd_register(regs[i].start, regs[i].end);
+	}
+	if (ret >= 0)
+		ret = engine_thread_start();
+	if (ret < 0) {
+		pr_err("the fault engine cannot restart in the child (%s): pages in device "
+		       "memory are not reachable there\n", strerror(-ret));
+		engine_state = ret;
+	}
+}
+
+/* --- start ---------------------------------------------------------------- */
+
+int mm_engine_start(void)
+{
+	static bool atfork_done;
+	int state = __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE);
+	int ret;
+
+	if (likely(state == 1))
+		return 0;
+	pthread_mutex_lock(&engine_lock);
+	if (engine_state) {
+		ret = engine_state == 1 ? 0 : engine_state;
+		goto out;
+	}
+	ret = engine_open();
+	if (!ret)
+		ret = engine_thread_start();
+	if (ret) {
+		engine_close();
+		__atomic_store_n(&engine_state, ret, __ATOMIC_RELEASE);
+		goto out;
+	}
+	if (!atfork_done) {
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
+		atfork_done = true;
+	}
+	engine_pid = getpid();
+	__atomic_store_n(&engine_state, 1, __ATOMIC_RELEASE);
+out:
+	pthread_mutex_unlock(&engine_lock);
+	return ret;
+}
+
+UHMM_EXPORT int uhmm_mm_init(void)
+{
+	return mm_engine_start();
+}
+
+UHMM_EXPORT int uhmm_mm_get_stats(struct uhmm_mm_stats *stats)
+{
+	struct uhmm_mm_stats s;
+	size_t n;
+
+	if (!stats || stats->size < sizeof(uint64_t))
+		return -EINVAL;
+	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
+	s.faults = __atomic_load_n(&mm_counters.faults, __ATOMIC_RELAXED);
+	s.zero_faults = __atomic_load_n(&mm_counters.zero_faults, __ATOMIC_RELAXED);
+	s.pages_to_device = __atomic_load_n(&mm_counters.pages_to_device, __ATOMIC_RELAXED);
+	s.pages_to_ram = __atomic_load_n(&mm_counters.pages_to_ram, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&pt_lock);
+	s.registered_bytes = registered_bytes;
+	pthread_mutex_unlock(&pt_lock);
+	n = stats->size < sizeof(s) ? stats->size : sizeof(s);
+	memcpy((char *)stats + sizeof(uint64_t), (char *)&s + sizeof(uint64_t),
+	       n - sizeof(uint64_t));
+	return 0;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Helpers for tests that drive the dmirror module, in the shape of the
+ * kernel's hmm-tests.c: a buffer with a mirror, and a command call.
+ */
+#ifndef UHMM_TEST_DMIRROR_HELPERS_H
+#define UHMM_TEST_DMIRROR_HELPERS_H
+
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include <uhmm/uhmm.h>
+#include <uhmm/module.h>
+
+#include "dmirror/hmm_dmirror.h"
+#include "harness.h"
+
+#define HMM_PAGE	4096UL
+
+struct dmirror_api {
+	dmirror_open_fn open;
+	dmirror_close_fn close;
+	dmirror_ioctl_fn ioctl;
+};
+
+struct hmm_buffer {
+	void *ptr;		/* the process's memory */
+	void *mirror;		/* what the device read back */
+	unsigned long size;
+	uint64_t cpages;
+	uint64_t faults;
+};
+
+/* Loads the dmirror module (once per process) and binds its commands. */
+static inline struct dmirror_api dmirror_api(void)
+{
+	struct dmirror_api api;
+
+	if (!uhmm_module_find("dmirror")) {
+		int ret = uhmm_module_load(DMIRROR_MODULE, NULL);
+
+		if (ret == -EOPNOTSUPP || ret == -ENOSYS)
+			SKIP("dmirror cannot load here: %d", ret);
+		ASSERT_EQ(ret, 0);
+	}
+	api.open = (dmirror_open_fn)uhmm_symbol_get("dmirror_open");
+	api.close = (dmirror_close_fn)uhmm_symbol_get("dmirror_close");
+	api.ioctl = (dmirror_ioctl_fn)uhmm_symbol_get("dmirror_ioctl");
+	ASSERT_NONNULL(api.open);
+	ASSERT_NONNULL(api.close);
+	ASSERT_NONNULL(api.ioctl);
+	return api;
+}
+
+/* Skips when the kernel's userfaultfd cannot run the fault engine. */
+static inline void require_fault_engine(void)
+{
+	int ret = uhmm_mm_init();
+
+	if (ret == -ENOSYS || ret == -EPERM || ret == -EOPNOTSUPP)
+		SKIP("the fault engine cannot start on this kernel (%s)", strerror(-ret));
+	ASSERT_EQ(ret, 0);
+}
+
+static inline struct hmm_buffer *hmm_buffer_alloc(unsigned long size, int prot, int flags)
+{
+	struct hmm_buffer *b = calloc(1, sizeof(*b));
+
+	ASSERT_NONNULL(b);
+	b->size = size;
+	b->ptr = mmap(NULL, size, prot, flags, -1, 0);
+	ASSERT_TRUE(b->ptr != MAP_FAILED);
+	b->mirror = malloc(size);
+	ASSERT_NONNULL(b->mirror);
+	memset(b->mirror, 0xa5, size);
+	return b;
+}
+
+static inline void hmm_buffer_free(struct hmm_buffer *b)
+{
+	if (b->ptr)
+		munmap(b->ptr, b->size);
+	free(b->mirror);
+	free(b);
+}
+
+static inline int hmm_dmirror_cmd(struct dmirror_api *api, int fd, unsigned long request,
+				  struct hmm_buffer *b, unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd = {
+		.addr = (uintptr_t)b->ptr,
+		.ptr = (uintptr_t)b->mirror,
+		.npages = npages,
+	};
+	int ret = api->ioctl(fd, request, &cmd);
+
+	if (!ret) {
+		b->cpages = cmd.cpages;
+		b->faults = cmd.faults;
+	}
+	return ret;
+}
+
+static inline struct uhmm_mm_stats mm_stats(void)
+{
+	struct uhmm_mm_stats s = { .size = sizeof(s) };
+
+	ASSERT_EQ(uhmm_mm_get_stats(&s), 0);
+	return s;
+}
+
+#endif

@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Conformance tests for device-private memory, after the migration tests of
+ * the kernel's tools/testing/selftests/mm/hmm-tests.c, driven through the
+ * dmirror module loaded by uhmm's loader.  Each test runs in its own process.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dmirror_helpers.h"
+
+#define NPAGES	64UL
+
+static void fill(struct hmm_buffer *b, unsigned long npages, int seed)
+{
+	int *p = b->ptr;
+	unsigned long i;
+
+	for (i = 0; i < npages * HMM_PAGE / sizeof(int); i++)
+		p[i] = (int)i + seed;
+}
+
+static void check(const void *buf, unsigned long npages, int seed)
+{
+	const int *p = buf;
+	unsigned long i;
+
+	for (i = 0; i < npages * HMM_PAGE / sizeof(int); i++)
+		if (p[i] != (int)i + seed)
+			HARNESS_FAIL("word %lu is %d, expected %d", i, p[i], (int)i + seed);
+}
+
+static struct dmirror_api setup(int *fd, int index)
+{
+	struct dmirror_api api;
+
+	require_fault_engine();
+	api = dmirror_api();
+	*fd = api.open(index);
+	ASSERT_GE(*fd, 0);
+	return api;
+}
+
+static struct hmm_buffer *anon_buffer(unsigned long npages)
+{
+	return hmm_buffer_alloc(npages * HMM_PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS);
+}
+
+/* Migrate anonymous memory to device memory and read it back through the device. */
+TEST(migrate)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	struct uhmm_mm_stats before = mm_stats(), after;
+
+	fill(b, NPAGES, 0);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	ASSERT_EQ(b->cpages, NPAGES);
+	check(b->mirror, NPAGES, 0);
+	after = mm_stats();
+	ASSERT_EQ(after.pages_to_device - before.pages_to_device, NPAGES);
+	/* The CPU touches it: every page comes back with its data. */
+	check(b->ptr, NPAGES, 0);
+	after = mm_stats();
+	ASSERT_EQ(after.pages_to_ram - before.pages_to_ram, NPAGES);
+	ASSERT_GE(after.faults - before.faults, 1);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* Pages never touched migrate as zero pages and read back as zeros. */
+TEST(migrate_untouched)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	unsigned long i;
+
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	ASSERT_EQ(b->cpages, NPAGES);
+	for (i = 0; i < NPAGES * HMM_PAGE; i++)
+		ASSERT_EQ(((char *)b->mirror)[i], 0);
+	for (i = 0; i < NPAGES * HMM_PAGE; i++)
+		ASSERT_EQ(((char *)b->ptr)[i], 0);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* Migrate, fault half of it back with writes, migrate all again: mixed pages. */
+TEST(migrate_fault)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	int *p = b->ptr;
+	unsigned long i;
+
+	fill(b, NPAGES, 7);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	for (i = 0; i < NPAGES / 2 * HMM_PAGE / sizeof(int); i++)
+		p[i] += 0;	/* a write fault on the first half */
+	check(b->ptr, NPAGES / 2, 7);
+	memset(b->mirror, 0, b->size);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	ASSERT_EQ(b->cpages, NPAGES);
+	check(b->mirror, NPAGES, 7);
+	check(b->ptr, NPAGES, 7);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* MIGRATE_TO_SYS brings every page back without a CPU fault. */
+TEST(migrate_to_sys)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	struct uhmm_mm_stats before, after;
+
+	fill(b, NPAGES, 3);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	before = mm_stats();
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_SYS, b, NPAGES), 0);
+	ASSERT_EQ(b->cpages, NPAGES);
+	check(b->ptr, NPAGES, 3);
+	after = mm_stats();
+	ASSERT_EQ(after.faults, before.faults);
+	ASSERT_EQ(after.pages_to_ram - before.pages_to_ram, NPAGES);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* RELEASE evicts every page back to system memory with its data. */
+TEST(migrate_release)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	struct uhmm_mm_stats before, after;
+
+	fill(b, NPAGES, 11);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	before = mm_stats();
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_RELEASE, b, NPAGES), 0);
+	after = mm_stats();
+	ASSERT_EQ(after.pages_to_ram - before.pages_to_ram, NPAGES);
+	check(b->ptr, NPAGES, 11);
+	ASSERT_EQ(mm_stats().faults, after.faults);
+	/* The device works again after a release: new chunks on demand. */
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	check(b->mirror, NPAGES, 11);
+	check(b->ptr, NPAGES, 11);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* Shared anonymous memory is not migrated: nothing reads back. */
+TEST(migrate_shared)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = hmm_buffer_alloc(NPAGES * HMM_PAGE, PROT_READ | PROT_WRITE,
+						MAP_SHARED | MAP_ANONYMOUS);
+
+	fill(b, NPAGES, 1);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), -ENOENT);
+	check(b->ptr, NPAGES, 1);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* PROT_NONE memory and a gap in the range are refused with -EINVAL. */
+TEST(migrate_prot_none_and_gap)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = hmm_buffer_alloc(NPAGES * HMM_PAGE, PROT_NONE,
+						MAP_PRIVATE | MAP_ANONYMOUS);
+	struct hmm_buffer *g = anon_buffer(NPAGES);
+
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), -EINVAL);
+	fill(g, NPAGES, 5);
+	ASSERT_EQ(munmap((char *)g->ptr + NPAGES / 2 * HMM_PAGE, HMM_PAGE), 0);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, g, NPAGES), -EINVAL);
+	/* The part before the gap went to the device; it all reads back. */
+	check(g->ptr, NPAGES / 2, 5);
+	hmm_buffer_free(b);
+	hmm_buffer_free(g);
+	api.close(fd);
+}
+
+/* Ten rounds of mmap, migrate, CPU fault, munmap. */
+TEST(migrate_multiple)
+{
+	int fd, round;
+	struct dmirror_api api = setup(&fd, 0);
+
+	for (round = 0; round < 10; round++) {
+		struct hmm_buffer *b = anon_buffer(NPAGES);
+
+		fill(b, NPAGES, round);
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+		ASSERT_EQ(b->cpages, NPAGES);
+		check(b->mirror, NPAGES, round);
+		check(b->ptr, NPAGES / 2, round);	/* half back, half unmapped in device memory */
+		hmm_buffer_free(b);
+	}
+	api.close(fd);
+}
+
+/* Pages in device memory at fork read correctly in both; writes stay private. */
+TEST(migrate_fork)
+{
+	int fd, status;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	pid_t pid;
+
+	fill(b, NPAGES, 21);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int *p = b->ptr;
+
+		check(b->ptr, NPAGES, 21);
+		p[0] = -1;
+		_exit(p[0] == -1 ? 0 : 1);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	check(b->ptr, NPAGES, 21);	/* the child's write is not seen */
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* A failed device allocation leaves that page behind; the data is intact. */
+TEST(migrate_fail_alloc)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	struct hmm_dmirror_cmd flags = { .npages = HMM_DMIRROR_FLAG_FAIL_ALLOC };
+
+	fill(b, NPAGES, 9);
+	ASSERT_EQ(api.ioctl(fd, HMM_DMIRROR_FLAGS, &flags), 0);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), -ENOENT);
+	check(b->ptr, NPAGES, 9);
+	/* The flag fails one allocation only. */
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	check(b->mirror, NPAGES, 9);
+	check(b->ptr, NPAGES, 9);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* read(2) into a buffer in device memory: the kernel's copy faults it back. */
+TEST(migrate_syscall_write_into)
+{
+	int fd, pipefd[2];
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	char msg[] = "written by the kernel";
+	struct uhmm_mm_stats before;
+
+	fill(b, NPAGES, 2);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	ASSERT_EQ(pipe(pipefd), 0);
+	ASSERT_EQ(write(pipefd[1], msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	before = mm_stats();
+	if (read(pipefd[0], (char *)b->ptr + 5 * HMM_PAGE, sizeof(msg)) < 0 && errno == EFAULT)
+		SKIP("userfaultfd is limited to user-mode faults here");
+	ASSERT_GE(mm_stats().faults - before.faults, 1);
+	ASSERT_EQ(memcmp((char *)b->ptr + 5 * HMM_PAGE, msg, sizeof(msg)), 0);
+	/* The rest of that page, and the other pages, came back intact. */
+	check(b->ptr, 5, 2);
+	check((char *)b->ptr + 6 * HMM_PAGE, NPAGES - 6, 2 + (int)(6 * HMM_PAGE / sizeof(int)));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+struct toucher {
+	volatile int *p;
+	pthread_barrier_t *barrier;
+	int seen;
+};
+
+static void *touch(void *arg)
+{
+	struct toucher *t = arg;
+
+	pthread_barrier_wait(t->barrier);
+	t->seen = *t->p;
+	return NULL;
+}
+
+/* Several threads fault the same page at once: it migrates back once. */
+TEST(migrate_same_page_threads)
+{
+	enum { THREADS = 4 };
+	int fd, i;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(1);
+	struct toucher t[THREADS];
+	pthread_t th[THREADS];
+	pthread_barrier_t barrier;
+	struct uhmm_mm_stats before, after;
+
+	*(int *)b->ptr = 1234;
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, 1), 0);
+	pthread_barrier_init(&barrier, NULL, THREADS);
+	before = mm_stats();
+	for (i = 0; i < THREADS; i++) {
+		t[i] = (struct toucher){ .p = b->ptr, .barrier = &barrier };
+		ASSERT_EQ(pthread_create(&th[i], NULL, touch, &t[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ASSERT_EQ(t[i].seen, 1234);
+	}
+	after = mm_stats();
+	ASSERT_EQ(after.pages_to_ram - before.pages_to_ram, 1);
+	pthread_barrier_destroy(&barrier);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* munmap and MADV_DONTNEED give device pages back; the address starts afresh. */
+TEST(migrate_munmap_and_dontneed)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	void *addr = b->ptr;
+	unsigned long i;
+
+	fill(b, NPAGES, 4);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	ASSERT_EQ(madvise(addr, HMM_PAGE, MADV_DONTNEED), 0);
+	ASSERT_EQ(*(int *)addr, 0);	/* discarded, as anonymous memory is */
+	check((char *)addr + HMM_PAGE, NPAGES - 1, 4 + (int)(HMM_PAGE / sizeof(int)));
+
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	ASSERT_EQ(munmap(addr, b->size), 0);
+	ASSERT_TRUE(mmap(addr, b->size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == addr);
+	for (i = 0; i < NPAGES * HMM_PAGE; i += 512)
+		ASSERT_EQ(((char *)addr)[i], 0);
+	/* Every device page went back: a release finds nothing to evict. */
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_RELEASE, b, NPAGES), 0);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* mremap() moves pages in device memory with the mapping. */
+TEST(migrate_mremap)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	void *to;
+
+	fill(b, NPAGES, 8);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	to = mremap(b->ptr, b->size, b->size * 2, MREMAP_MAYMOVE);
+	ASSERT_TRUE(to != MAP_FAILED);
+	b->ptr = to;
+	b->size *= 2;
+	check(to, NPAGES, 8);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* Two devices: pages migrate to one, then the other takes those in RAM. */
+TEST(migrate_two_devices)
+{
+	int fd0, fd1;
+	struct dmirror_api api = setup(&fd0, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+
+	fd1 = api.open(1);
+	ASSERT_GE(fd1, 0);
+	fill(b, NPAGES, 6);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd0, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	/* Device 1 selects system memory only: device 0's pages are not its. */
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd1, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), -ENOENT);
+	check(b->ptr, NPAGES, 6);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd1, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	check(b->mirror, NPAGES, 6);
+	check(b->ptr, NPAGES, 6);
+	hmm_buffer_free(b);
+	api.close(fd0);
+	api.close(fd1);
+}
+
+/* Bad input gets the kernel's codes. */
+TEST(bad_input)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	struct hmm_dmirror_cmd cmd = { .addr = (uintptr_t)b->ptr, .npages = 1 };
+	unsigned long src, dst;
+	struct uhmm_migrate_vma args = { .src = &src, .dst = &dst };
+
+	ASSERT_EQ(api.open(2), -ENODEV);
+	ASSERT_EQ(api.open(-1), -ENODEV);
+	ASSERT_EQ(api.ioctl(99, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd), -EBADF);
+	ASSERT_EQ(api.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, NULL), -EFAULT);
+	ASSERT_EQ(api.ioctl(fd, 0xdead, &cmd), -EINVAL);
+	cmd.npages = 0;
+	ASSERT_EQ(api.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd), -EINVAL);
+	cmd.npages = 1;
+	cmd.addr += 1;
+	ASSERT_EQ(api.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd), -EINVAL);
+	cmd.addr = ~0UL & ~(HMM_PAGE - 1);
+	cmd.npages = 2;
+	ASSERT_EQ(api.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd), -EINVAL);
+	ASSERT_EQ(api.close(77), -EBADF);
+
+	ASSERT_EQ(uhmm_migrate_vma_setup(NULL), -EINVAL);
+	args.start = (uintptr_t)b->ptr + 1;
+	args.end = args.start + HMM_PAGE;
+	ASSERT_EQ(uhmm_migrate_vma_setup(&args), -EINVAL);
+	args.start = args.end = (uintptr_t)b->ptr;
+	ASSERT_EQ(uhmm_migrate_vma_setup(&args), -EINVAL);
+	args.end = args.start + HMM_PAGE;
+	args.src = NULL;
+	ASSERT_EQ(uhmm_migrate_vma_setup(&args), -EINVAL);
+	ASSERT_EQ(uhmm_migrate_device_range(NULL, 0, 1), -EINVAL);
+	ASSERT_EQ(uhmm_migrate_device_range(&src, 0x123, 1), -EINVAL);
+	ASSERT_EQ(uhmm_set_fault_around_bytes(0), -EINVAL);
+	ASSERT_EQ(uhmm_set_fault_around_bytes(3 * HMM_PAGE), -EINVAL);
+	ASSERT_EQ(uhmm_set_fault_around_bytes(4UL << 20), -EINVAL);
+	ASSERT_EQ(uhmm_set_fault_around_bytes(HMM_PAGE), 0);
+	ASSERT_EQ(uhmm_mm_get_stats(NULL), -EINVAL);
+	ASSERT_NULL(uhmm_migrate_pfn_to_page(0));
+	hmm_buffer_free(b);
+	api.close(fd);
+}
