@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <uhmm/uhmm.h>
 #include <uhmm/module.h>
@@ -107,6 +108,21 @@ static inline struct uhmm_mm_stats mm_stats(void)
 
 	ASSERT_EQ(uhmm_mm_get_stats(&s), 0);
 	return s;
+}
+
+/*
+ * System pages held by uhmm, once the fault engine has finished with the
+ * fault that let this thread run on (it still drops its references after
+ * installing the page).  Returns the count after waiting at most ~5 s for
+ * it to reach 0: a leak still shows.
+ */
+static inline uint64_t system_pages_settled(void)
+{
+	int i;
+
+	for (i = 0; i < 5000 && mm_stats().system_pages; i++)
+		usleep(1000);
+	return mm_stats().system_pages;
 }
 
 #endif

@@ -50,6 +50,7 @@ struct dmirror_device {
 	unsigned int nr_chunks;
 	struct uhmm_page *free_pages;
 	unsigned long calloc, cfree;
+	unsigned long fail_nth[2];		/* DMIRROR_FAIL_*: countdowns */
 };
 
 /* A hash of address >> PAGE_SHIFT to device page | PT_WRITE. */
@@ -264,11 +265,25 @@ err_free:
 	return ret;
 }
 
+/* Fault injection: true when the armed countdown of @site reaches this call. */
+static bool dmirror_should_fail(struct dmirror_device *mdevice, unsigned int site)
+{
+	bool fail = false;
+
+	pthread_mutex_lock(&mdevice->lock);
+	if (mdevice->fail_nth[site])
+		fail = --mdevice->fail_nth[site] == 0;
+	pthread_mutex_unlock(&mdevice->lock);
+	return fail;
+}
+
 /* A device page for @dmirror, refcount 1 and locked; NULL if none is left. */
 static struct uhmm_page *dmirror_devmem_alloc_page(struct dmirror_device *mdevice)
 {
 	struct uhmm_page *page;
 
+	if (dmirror_should_fail(mdevice, DMIRROR_FAIL_ALLOC))
+		return NULL;
 	pthread_mutex_lock(&mdevice->lock);
 	if (!mdevice->free_pages && dmirror_allocate_chunk(mdevice)) {
 		pthread_mutex_unlock(&mdevice->lock);
@@ -315,6 +330,11 @@ static void dmirror_migrate_alloc_and_copy(struct uhmm_migrate_vma *args,
 			dmirror_devmem_alloc_page(dmirror->mdevice);
 		if (!dpage)
 			continue;
+		if (dmirror_should_fail(dmirror->mdevice, DMIRROR_FAIL_COPY)) {
+			uhmm_unlock_page(dpage);
+			uhmm_put_page(dpage);
+			continue;
+		}
 		if (spage)
 			memcpy(backing(dpage), uhmm_page_address(spage), UHMM_PAGE_SIZE);
 		else
@@ -449,6 +469,8 @@ static uhmm_vm_fault_t dmirror_devmem_fault_alloc_and_copy(struct uhmm_migrate_v
 
 		if (!spage || !(args->src[i] & UHMM_MIGRATE_PFN_MIGRATE))
 			continue;
+		if (dmirror_should_fail(page_chunk(spage)->mdevice, DMIRROR_FAIL_COPY))
+			continue;	/* stays in device memory; the CPU faults again */
 		dpage = uhmm_alloc_page();
 		if (!dpage)
 			return UHMM_VM_FAULT_OOM;
@@ -539,9 +561,11 @@ static void dmirror_device_evict_chunk(struct dmirror_chunk *chunk)
 
 		if (!spage || !(src[i] & UHMM_MIGRATE_PFN_MIGRATE))
 			continue;
+		if (dmirror_should_fail(chunk->mdevice, DMIRROR_FAIL_COPY))
+			continue;	/* restored; the caller tries again */
 		dpage = uhmm_alloc_page();
 		if (!dpage)
-			continue;	/* restored; the caller tries again */
+			continue;
 		uhmm_lock_page(dpage);
 		memcpy(uhmm_page_address(dpage), backing(spage), UHMM_PAGE_SIZE);
 		dst[i] = uhmm_migrate_pfn(dpage->pfn) | (src[i] & UHMM_MIGRATE_PFN_WRITE);
@@ -737,6 +761,26 @@ int dmirror_ioctl(int fd, unsigned long request, struct hmm_dmirror_cmd *ucmd)
 	return 0;
 }
 EXPORT_SYMBOL_GPL(dmirror_ioctl);
+
+long dmirror_fail_nth(int fd, unsigned int site, unsigned long nth);
+long dmirror_fail_nth(int fd, unsigned int site, unsigned long nth)
+{
+	struct dmirror *dmirror = handle_get(fd);
+	struct dmirror_device *mdevice;
+	long left;
+
+	if (!dmirror)
+		return -EBADF;
+	if (site > DMIRROR_FAIL_COPY)
+		return -EINVAL;
+	mdevice = dmirror->mdevice;
+	pthread_mutex_lock(&mdevice->lock);
+	left = (long)mdevice->fail_nth[site];
+	mdevice->fail_nth[site] = nth;
+	pthread_mutex_unlock(&mdevice->lock);
+	return left;
+}
+EXPORT_SYMBOL_GPL(dmirror_fail_nth);
 
 /* --- the devices ------------------------------------------------------------------ */
 

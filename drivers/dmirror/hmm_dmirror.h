@@ -55,4 +55,14 @@ typedef int (*dmirror_close_fn)(int fd);
 /* Run @request on @cmd: 0 or a negative errno, as the kernel's ioctl returns. */
 typedef int (*dmirror_ioctl_fn)(int fd, unsigned long request, struct hmm_dmirror_cmd *cmd);
 
+/*
+ * A uhmm addition for fault-injection tests: make the @nth next device page
+ * allocation (DMIRROR_FAIL_ALLOC) or page copy (DMIRROR_FAIL_COPY) of the
+ * device behind @fd fail; 0 disarms.  Returns how many were still to go (0
+ * if the failure happened), -EBADF or -EINVAL.
+ */
+#define DMIRROR_FAIL_ALLOC	0
+#define DMIRROR_FAIL_COPY	1
+typedef long (*dmirror_fail_nth_fn)(int fd, unsigned int site, unsigned long nth);
+
 #endif /* UHMM_HMM_DMIRROR_H */

@@ -217,6 +217,8 @@ int uhmm_set_fault_around_bytes(unsigned long bytes);
  * @pages_to_device: pages migrated into device memory
  * @pages_to_ram: pages migrated back to system memory
  * @registered_bytes: bytes of the address space registered with the engine
+ * @system_pages: system memory pages uhmm holds for migrations in flight and
+ *	for drivers (uhmm_alloc_page()) now; 0 when nothing is in flight
  */
 struct uhmm_mm_stats {
 	uint64_t size;
@@ -225,6 +227,7 @@ struct uhmm_mm_stats {
 	uint64_t pages_to_device;
 	uint64_t pages_to_ram;
 	uint64_t registered_bytes;
+	uint64_t system_pages;
 };
 
 /** uhmm_mm_get_stats() - fill @stats (up to @stats->size); 0 or -EINVAL */
@@ -236,6 +239,22 @@ int uhmm_mm_get_stats(struct uhmm_mm_stats *stats);
  * -EOPNOTSUPP), with the reason logged.
  */
 int uhmm_mm_init(void);
+
+/* --- fault injection, for tests ----------------------------------------- */
+
+enum uhmm_fail_site {
+	UHMM_FAIL_ALLOC_PAGE,	/* uhmm_alloc_page() and the staging of collected pages */
+	UHMM_FAIL_MOVE,		/* moving a page out of the mapping in migrate_vma_setup() */
+	UHMM_FAIL_NR,
+};
+
+/**
+ * uhmm_fail_nth() - make the @nth next operation at @site fail (1: the next
+ * one; 0: none), as the kernel's fail_nth does
+ * Return: how many operations were still to go before the failure (0 if it
+ * happened or none was armed), or -EINVAL for an unknown @site.
+ */
+long uhmm_fail_nth(enum uhmm_fail_site site, unsigned long nth);
 
 /* --- the process's mappings ---------------------------------------------- */
 

@@ -232,11 +232,11 @@ again:
 	ret = page->pgmap->ops->migrate_to_ram(&vmf);
 	uhmm_unlock_page(page);
 	uhmm_put_page(page);
-	if (ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_OOM |
-		   UHMM_VM_FAULT_HWPOISON)) {
+	if (ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_HWPOISON)) {
 		fault_sigbus(addr, tid);
 		goto out;
 	}
+	/* VM_FAULT_OOM: as the kernel's page fault does, the access is retried. */
 	/*
 	 * Installing the page woke the thread.  If the driver left the page in
 	 * device memory, the thread faults again and the kernel sends a new

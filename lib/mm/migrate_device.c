@@ -70,43 +70,63 @@ static bool unshare_page(unsigned long addr)
 }
 
 /*
- * Moves the present candidates of [start, end) into @run, slot i for page i.
- * Holes and addresses already empty are skipped by the kernel; a page that
- * cannot move gets skip[i] set.
+ * Moves the pages of [start, end) that are candidates into @run, slot i for
+ * page i, one UFFDIO_MOVE per run of candidates: any other page of the range
+ * may belong to another migration.  Holes are skipped by the kernel; a page
+ * that cannot move gets skip[i] set.
  */
-static void move_out(unsigned long start, unsigned long end, struct uhmm_page *run,
-		     unsigned char *skip)
+static void move_out(unsigned long start, const unsigned char *cand, unsigned long n,
+		     struct uhmm_page *run, unsigned char *skip)
 {
-	unsigned long len = end - start, off = 0, base = (unsigned long)uhmm_page_address(run);
+	unsigned long base = (unsigned long)uhmm_page_address(run), i = 0, j, off, len;
 	int again = 0, unshared = 0;
 
-	while (off < len) {
-		long moved = mm_move(mm_engine.stage_uffd, base + off, start + off, len - off, true);
-
-		if (moved > 0) {
-			off += moved;
-			again = unshared = 0;
+	while (i < n) {
+		if (!cand[i]) {
+			i++;
 			continue;
 		}
-		if (moved == -EAGAIN && again++ < 16)
-			continue;
-		if (moved == -EBUSY && !unshared++ && unshare_page(start + off))
-			continue;
-		/* This page stays where it is; go on after it. */
-		skip[off >> UHMM_PAGE_SHIFT] = 1;
-		off += UHMM_PAGE_SIZE;
-		again = unshared = 0;
+		for (j = i; j < n && cand[j]; j++)
+			;
+		/* Pages i .. j-1 */
+		off = i << UHMM_PAGE_SHIFT;
+		len = j << UHMM_PAGE_SHIFT;
+		while (off < len) {
+			long moved;
+
+			if (mm_should_fail(UHMM_FAIL_MOVE)) {
+				moved = -EBUSY;
+				unshared = 1;
+			} else {
+				moved = mm_move(mm_engine.stage_uffd, base + off, start + off,
+						len - off, true);
+			}
+			if (moved > 0) {
+				off += moved;
+				again = unshared = 0;
+				continue;
+			}
+			if (moved == -EAGAIN && again++ < 16)
+				continue;
+			if (moved == -EBUSY && !unshared++ && unshare_page(start + off))
+				continue;
+			/* This page stays where it is; go on after it. */
+			skip[off >> UHMM_PAGE_SHIFT] = 1;
+			off += UHMM_PAGE_SIZE;
+			again = unshared = 0;
+		}
+		i = j;
 	}
 }
 
-static void collect_system(struct uhmm_migrate_vma *args, unsigned long ncand)
+static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *cand)
 {
 	unsigned long n = args->npages, i;
 	unsigned char *skip = calloc(n, 1);
 	struct uhmm_page *run = skip ? sysmem_alloc_run(n) : NULL;
 
 	if (run) {
-		move_out(args->start, args->end, run, skip);
+		move_out(args->start, cand, n, run, skip);
 		sysmem_scan_populated(run, n);
 	}
 	pthread_mutex_lock(&pt_lock);
@@ -115,14 +135,13 @@ static void collect_system(struct uhmm_migrate_vma *args, unsigned long ncand)
 		bool ours = pt_get(addr) == pte_mk_migration(&args->src[i]);
 		bool moved = run && (run[i].flags & (1UL << PG_SYS_POPULATED));
 
-		if (args->src[i] != UHMM_MIGRATE_PFN_MIGRATE || (args->src[i] & UHMM_MIGRATE_PFN_VALID))
-			continue;	/* not a candidate: a device page or nothing */
+		if (!cand[i])
+			continue;
 		if (!ours || !run || skip[i]) {
 			/* Left out; a page moved out of an address since unmapped is dropped. */
 			if (ours)
 				pt_set(addr, 0);
 			args->src[i] = 0;
-			ncand--;
 			continue;
 		}
 		if (moved) {
@@ -146,6 +165,7 @@ static void collect_system(struct uhmm_migrate_vma *args, unsigned long ncand)
 UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 {
 	unsigned long vstart, vend, vflags, i, n, ncand = 0;
+	unsigned char *cand = NULL;
 	bool system;
 	int ret;
 
@@ -176,6 +196,11 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 		 (vflags & (UHMM_VM_WRITE | UHMM_VM_SHARED | UHMM_VM_FILE)) == UHMM_VM_WRITE;
 	if (system && mm_register_range(args->start, args->end))
 		system = false;
+	if (system) {
+		cand = calloc(n, 1);
+		if (!cand)
+			return -ENOMEM;
+	}
 
 	pthread_rwlock_rdlock(&mm_fork_lock);
 	pthread_mutex_lock(&pt_lock);
@@ -195,13 +220,15 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 			args->cpages++;
 		} else if (!pte && system &&
 			   pt_set(addr, pte_mk_migration(&args->src[i])) == 0) {
-			args->src[i] = UHMM_MIGRATE_PFN_MIGRATE;	/* candidate */
+			args->src[i] = UHMM_MIGRATE_PFN_MIGRATE;
+			cand[i] = 1;
 			ncand++;
 		}
 	}
 	pthread_mutex_unlock(&pt_lock);
 	if (ncand)
-		collect_system(args, ncand);
+		collect_system(args, cand);
+	free(cand);
 	if (!args->cpages)
 		pthread_rwlock_unlock(&mm_fork_lock);
 	return 0;

@@ -127,6 +127,10 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len);
 void mm_put_deferred(void);
 extern unsigned long fault_around_bytes;
 
+/* fault injection (uhmm_fail_nth) */
+bool mm_should_fail(int site);
+unsigned long sysmem_in_use(void);
+
 /* statistics, updated with relaxed atomics */
 struct mm_counters {
 	uint64_t faults, zero_faults, pages_to_device, pages_to_ram;

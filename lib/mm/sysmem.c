@@ -45,6 +45,7 @@ static struct {
 	struct uhmm_page *memmap;
 	unsigned long *used;		/* bitmap */
 	unsigned long cursor;		/* next-fit start */
+	unsigned long nr_used;
 	unsigned long *cache;		/* ring of free populated slots, oldest first */
 	unsigned long cache_head;
 	unsigned long nr_cache;
@@ -141,6 +142,7 @@ void sysmem_fork_child(int uffd)
 	pthread_mutex_init(&sysmem.lock, NULL);
 	memset(sysmem.used, 0, (sysmem.nr + BITS - 1) / BITS * sizeof(unsigned long));
 	sysmem.nr_cache = 0;
+	sysmem.nr_used = 0;
 	sysmem.cache_head = 0;
 	sysmem.cursor = 0;
 	if (sysmem_map(uffd))
@@ -191,7 +193,7 @@ static long find_free_run(unsigned long n)
 	return -1;
 }
 
-struct uhmm_page *sysmem_alloc_run(unsigned long n)
+static struct uhmm_page *sysmem_alloc_run_nofail(unsigned long n)
 {
 	unsigned long i;
 	bool zap = false;
@@ -206,6 +208,7 @@ struct uhmm_page *sysmem_alloc_run(unsigned long n)
 		return NULL;
 	}
 	set_bits(sysmem.used, first, n, true);
+	sysmem.nr_used += n;
 	sysmem.cursor = (first + n) % sysmem.nr;
 	for (i = first; i < first + n; i++)
 		if (sysmem.memmap[i].flags & (1UL << PG_SYS_POPULATED))
@@ -219,11 +222,22 @@ struct uhmm_page *sysmem_alloc_run(unsigned long n)
 	return &sysmem.memmap[first];
 }
 
+struct uhmm_page *sysmem_alloc_run(unsigned long n)
+{
+	if (mm_should_fail(UHMM_FAIL_ALLOC_PAGE))
+		return NULL;
+	return sysmem_alloc_run_nofail(n);
+}
+
 UHMM_EXPORT struct uhmm_page *uhmm_alloc_page(void)
 {
 	struct uhmm_page *page;
 	unsigned long i;
 
+	if (mm_should_fail(UHMM_FAIL_ALLOC_PAGE)) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	pthread_mutex_lock(&sysmem.lock);
 	/* Oldest first: slots freed in a row come back in a row. */
 	while (sysmem.nr_cache) {
@@ -233,6 +247,7 @@ UHMM_EXPORT struct uhmm_page *uhmm_alloc_page(void)
 		if (!test_bit_(sysmem.used, i) &&
 		    (sysmem.memmap[i].flags & (1UL << PG_SYS_POPULATED))) {
 			set_bits(sysmem.used, i, 1, true);
+			sysmem.nr_used++;
 			pthread_mutex_unlock(&sysmem.lock);
 			return slot_init(i, true);
 		}
@@ -242,7 +257,7 @@ UHMM_EXPORT struct uhmm_page *uhmm_alloc_page(void)
 		errno = ENOMEM;
 		return NULL;
 	}
-	page = sysmem_alloc_run(1);
+	page = sysmem_alloc_run_nofail(1);
 	if (!page)
 		errno = ENOMEM;
 	return page;
@@ -266,7 +281,18 @@ void sysmem_free_page(struct uhmm_page *page)
 		page->flags &= ~(1UL << PG_SYS_POPULATED);
 	}
 	set_bits(sysmem.used, i, 1, false);
+	sysmem.nr_used--;
 	pthread_mutex_unlock(&sysmem.lock);
+}
+
+unsigned long sysmem_in_use(void)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&sysmem.lock);
+	n = sysmem.nr_used;
+	pthread_mutex_unlock(&sysmem.lock);
+	return n;
 }
 
 unsigned long sysmem_scan_populated(struct uhmm_page *first, unsigned long n)

@@ -594,8 +594,30 @@ UHMM_EXPORT int uhmm_mm_get_stats(struct uhmm_mm_stats *stats)
 	pthread_mutex_lock(&pt_lock);
 	s.registered_bytes = registered_bytes;
 	pthread_mutex_unlock(&pt_lock);
+	s.system_pages = sysmem_in_use();
 	n = stats->size < sizeof(s) ? stats->size : sizeof(s);
 	memcpy((char *)stats + sizeof(uint64_t), (char *)&s + sizeof(uint64_t),
 	       n - sizeof(uint64_t));
 	return 0;
+}
+
+static unsigned long fail_countdown[UHMM_FAIL_NR];
+
+bool mm_should_fail(int site)
+{
+	unsigned long old = __atomic_load_n(&fail_countdown[site], __ATOMIC_RELAXED);
+
+	do {
+		if (!old)
+			return false;
+	} while (!__atomic_compare_exchange_n(&fail_countdown[site], &old, old - 1, true,
+					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return old == 1;
+}
+
+UHMM_EXPORT long uhmm_fail_nth(enum uhmm_fail_site site, unsigned long nth)
+{
+	if ((unsigned int)site >= UHMM_FAIL_NR)
+		return -EINVAL;
+	return (long)__atomic_exchange_n(&fail_countdown[site], nth, __ATOMIC_RELAXED);
 }
