@@ -34,5 +34,6 @@ double bench_median(double *v, int n);
 /* One function per subsystem. */
 void bench_memremap(struct bench_ctx *ctx);
 void bench_percpu_ref(struct bench_ctx *ctx);
+void bench_migrate(struct bench_ctx *ctx);
 
 #endif

@@ -386,7 +386,8 @@ static int dmirror_do_read(struct dmirror *dmirror, unsigned long start, unsigne
 			ret = -ENOENT;
 			break;
 		}
-		memcpy(bounce + (addr - start), backing(page), UHMM_PAGE_SIZE);
+		if (bounce)
+			memcpy(bounce + (addr - start), backing(page), UHMM_PAGE_SIZE);
 		(*cpages)++;
 	}
 	pthread_mutex_unlock(&dmirror->mutex);
@@ -445,12 +446,15 @@ static int dmirror_migrate_to_device(struct dmirror *dmirror, struct hmm_dmirror
 		uhmm_migrate_vma_finalize(&args);
 	}
 
-	/* Return the migrated data for verification: only pages in device memory. */
-	bounce = malloc(end - start);
-	if (!bounce)
+	/*
+	 * Return the migrated data for verification: only pages in device
+	 * memory.  A uhmm addition: with ptr 0 the pages are only counted.
+	 */
+	bounce = cmd->ptr ? malloc(end - start) : NULL;
+	if (cmd->ptr && !bounce)
 		return -ENOMEM;
 	ret = dmirror_do_read(dmirror, start, end, bounce, &cmd->cpages);
-	if (!ret)
+	if (!ret && bounce)
 		ret = copy_to_process(cmd->ptr, bounce, end - start);
 	free(bounce);
 	return ret;

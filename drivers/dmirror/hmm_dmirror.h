@@ -20,6 +20,8 @@
  * struct hmm_dmirror_cmd - the argument of every command
  * @addr: start of the range in the process, page aligned
  * @ptr: a buffer of @npages pages: data to write, or data read back
+ *	(MIGRATE_TO_DEV with ptr 0, a uhmm addition, migrates without reading
+ *	back and counts the pages in device memory in @cpages)
  * @npages: pages in the range
  * @cpages: (out) pages the command handled
  * @faults: (out) CPU page faults the device had to take

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Device-private memory: the CPU fault back, sequential touch with
+ * fault-around, and migration throughput, through the dmirror module.
+ *
+ * Baselines, measured in the same run: a bare userfaultfd fault resolved
+ * with UFFDIO_COPY by a handler thread (what any user-space fault costs),
+ * and memcpy() between two already-faulted buffers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+#include <uhmm/uhmm.h>
+#include <uhmm/module.h>
+
+#include "dmirror/hmm_dmirror.h"
+#include "bench.h"
+#include "uhmm.h"
+
+#define PAGE		4096UL
+#define FAULT_PAGES	4096UL
+#define BIG		(256UL << 20)
+
+struct dmirror {
+	dmirror_ioctl_fn ioctl;
+	int fd;
+};
+
+static int dmirror_setup(struct dmirror *d)
+{
+	dmirror_open_fn open_fn;
+	char path[4096];
+	int ret;
+
+	ret = uhmm_mm_init();
+	if (ret)
+		return ret;
+	if (!uhmm_module_find("dmirror")) {
+		ret = find_module_file("dmirror", path, sizeof(path));
+		if (!ret)
+			ret = uhmm_module_load(path, NULL);
+		if (ret)
+			return ret;
+	}
+	open_fn = (dmirror_open_fn)uhmm_symbol_get("dmirror_open");
+	d->ioctl = (dmirror_ioctl_fn)uhmm_symbol_get("dmirror_ioctl");
+	if (!open_fn || !d->ioctl)
+		return -ENOENT;
+	d->fd = open_fn(0);
+	return d->fd < 0 ? d->fd : 0;
+}
+
+static int dmirror_cmd(struct dmirror *d, unsigned long request, void *addr, unsigned long len)
+{
+	struct hmm_dmirror_cmd cmd = {
+		.addr = (uintptr_t)addr, .npages = len / PAGE,
+	};
+
+	return d->ioctl(d->fd, request, &cmd);
+}
+
+static void *map(unsigned long len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("uhmm bench: mmap");
+		exit(1);
+	}
+	return p;
+}
+
+static void touch_pages(volatile char *p, unsigned long len)
+{
+	unsigned long i;
+
+	for (i = 0; i < len; i += PAGE)
+		(void)p[i];
+}
+
+/* --- baseline: a bare userfaultfd round trip ------------------------------- */
+
+struct bare_uffd {
+	int uffd;
+	int stop[2];	/* a pipe: closing the write end stops the handler */
+	char *src;
+};
+
+static void *bare_handler(void *arg)
+{
+	struct bare_uffd *b = arg;
+	struct uffd_msg msg;
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = b->uffd, .events = POLLIN },
+			{ .fd = b->stop[0], .events = POLLIN },
+		};
+		struct uffdio_copy copy;
+
+		if (poll(pfd, 2, -1) < 0 || pfd[1].revents)
+			return NULL;
+		if (read(b->uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		copy.dst = msg.arg.pagefault.address & ~(PAGE - 1);
+		copy.src = (uintptr_t)b->src;
+		copy.len = PAGE;
+		copy.mode = 0;
+		ioctl(b->uffd, UFFDIO_COPY, &copy);
+	}
+}
+
+/* ns per fault, or a negative errno */
+static double bare_uffd_fault_ns(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct bare_uffd b;
+	struct uffdio_register reg;
+	pthread_t thread;
+	double t0, t;
+	char *buf;
+
+	b.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (b.uffd < 0 || ioctl(b.uffd, UFFDIO_API, &api))
+		return -errno;
+	if (pipe(b.stop))
+		return -errno;
+	b.src = map(PAGE);
+	memset(b.src, 1, PAGE);
+	buf = map(FAULT_PAGES * PAGE);
+	reg.range.start = (uintptr_t)buf;
+	reg.range.len = FAULT_PAGES * PAGE;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(b.uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	pthread_create(&thread, NULL, bare_handler, &b);
+	t0 = bench_now_ns();
+	touch_pages(buf, FAULT_PAGES * PAGE);
+	t = (bench_now_ns() - t0) / FAULT_PAGES;
+	close(b.stop[1]);
+	pthread_join(thread, NULL);
+	close(b.stop[0]);
+	close(b.uffd);
+	munmap(buf, FAULT_PAGES * PAGE);
+	munmap(b.src, PAGE);
+	return t;
+}
+
+/* --- uhmm ---------------------------------------------------------------- */
+
+static double uhmm_fault_ns(struct dmirror *d)
+{
+	char *buf = map(FAULT_PAGES * PAGE);
+	double t0, t;
+
+	memset(buf, 2, FAULT_PAGES * PAGE);
+	uhmm_set_fault_around_bytes(PAGE);
+	if (dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, FAULT_PAGES * PAGE))
+		return -1;
+	t0 = bench_now_ns();
+	touch_pages(buf, FAULT_PAGES * PAGE);
+	t = (bench_now_ns() - t0) / FAULT_PAGES;
+	munmap(buf, FAULT_PAGES * PAGE);
+	return t;
+}
+
+static double gib_s(unsigned long bytes, double ns)
+{
+	return bytes / ns * 1e9 / (1UL << 30);
+}
+
+static double memcpy_gib_s(char *dst, const char *src)
+{
+	double t0 = bench_now_ns();
+
+	memcpy(dst, src, BIG);
+	return gib_s(BIG, bench_now_ns() - t0);
+}
+
+void bench_migrate(struct bench_ctx *ctx)
+{
+	double *fault = calloc(ctx->runs, sizeof(double)), *bare = calloc(ctx->runs, sizeof(double));
+	double *to_dev = calloc(ctx->runs, sizeof(double)), *to_ram = calloc(ctx->runs, sizeof(double));
+	double *touch = calloc(ctx->runs, sizeof(double)), *touch2m = calloc(ctx->runs, sizeof(double));
+	double *cpy = calloc(ctx->runs, sizeof(double));
+	char *a, *b, *buf;
+	struct dmirror d;
+	int i, ret;
+
+	ret = dmirror_setup(&d);
+	if (ret) {
+		fprintf(stderr, "uhmm bench: migrate: skipped, the fault engine or dmirror is "
+			"unavailable (%s)\n", strerror(-ret));
+		goto out;
+	}
+	a = map(BIG);
+	b = map(BIG);
+	memset(a, 3, BIG);
+	memset(b, 4, BIG);
+	buf = map(BIG);
+	memset(buf, 5, BIG);
+	for (i = 0; i < ctx->runs; i++) {
+		double t0;
+
+		bare[i] = bare_uffd_fault_ns();
+		fault[i] = uhmm_fault_ns(&d);
+		cpy[i] = memcpy_gib_s(b, a);
+
+		t0 = bench_now_ns();
+		ret = dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
+		to_dev[i] = gib_s(BIG, bench_now_ns() - t0);
+		t0 = bench_now_ns();
+		ret |= dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_SYS, buf, BIG);
+		to_ram[i] = gib_s(BIG, bench_now_ns() - t0);
+
+		uhmm_set_fault_around_bytes(64UL << 10);
+		ret |= dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
+		t0 = bench_now_ns();
+		touch_pages(buf, BIG);
+		touch[i] = gib_s(BIG, bench_now_ns() - t0);
+
+		uhmm_set_fault_around_bytes(2UL << 20);
+		ret |= dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
+		t0 = bench_now_ns();
+		touch_pages(buf, BIG);
+		touch2m[i] = gib_s(BIG, bench_now_ns() - t0);
+		if (ret || fault[i] < 0 || bare[i] < 0) {
+			fprintf(stderr, "uhmm bench: migrate: a migration failed\n");
+			goto out_unmap;
+		}
+	}
+	uhmm_set_fault_around_bytes(64UL << 10);
+	bench_add(ctx, "cpu fault back, 4 KiB page", bench_median(fault, ctx->runs), "ns",
+		  bench_median(bare, ctx->runs), "bare uffd fault, UFFDIO_COPY, handler",
+		  "<= 1.5");
+	{
+		double base = bench_median(cpy, ctx->runs);
+
+		bench_add(ctx, "sequential touch, fault-around 64K", bench_median(touch, ctx->runs),
+			  "GiB/s", base, "memcpy 256 MiB", ">= 0.5");
+		bench_add(ctx, "sequential touch, fault-around 2M", bench_median(touch2m, ctx->runs),
+			  "GiB/s", base, "memcpy 256 MiB", "information");
+		bench_add(ctx, "migrate 256 MiB to device", bench_median(to_dev, ctx->runs), "GiB/s",
+			  base, "memcpy 256 MiB", ">= 0.7");
+		bench_add(ctx, "migrate 256 MiB to system", bench_median(to_ram, ctx->runs), "GiB/s",
+			  base, "memcpy 256 MiB", ">= 0.7");
+	}
+out_unmap:
+	munmap(a, BIG);
+	munmap(b, BIG);
+	munmap(buf, BIG);
+out:
+	free(fault);
+	free(bare);
+	free(to_dev);
+	free(to_ram);
+	free(touch);
+	free(touch2m);
+	free(cpy);
+}
