@@ -14,12 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <uhmm/module.h>
 #include <uhmm/uhmm.h>
 
 #include "demo/demo.h"
+#include "dmirror/hmm_dmirror.h"
 #include "uhmm.h"
 
 #define DEMO_SIZE	(UINT64_C(4) << 30)	/* 4 GiB of device memory */
@@ -74,6 +76,95 @@ static void demo_api_put(void)
 	uhmm_symbol_put("demo_bind");
 	uhmm_symbol_put("demo_alloc_page");
 	uhmm_symbol_put("demo_get_stats");
+}
+
+#define MIGRATE_MIB	64
+
+static struct uhmm_mm_stats mm_stats(void)
+{
+	struct uhmm_mm_stats s = { .size = sizeof(s) };
+
+	uhmm_mm_get_stats(&s);
+	return s;
+}
+
+/* Part two: a buffer moves to dmirror's device memory and faults back. */
+static int demo_migration(void)
+{
+	unsigned long len = (unsigned long)MIGRATE_MIB << 20, i, bad = 0;
+	struct uhmm_mm_stats s0, s1, s2;
+	struct hmm_dmirror_cmd cmd;
+	dmirror_open_fn open_fn;
+	dmirror_ioctl_fn ioctl_fn;
+	dmirror_close_fn close_fn;
+	char path[PATH_MAX];
+	double t0, t_dev, t_back;
+	uint64_t *buf, sum = 0;
+	int ret, fd;
+
+	printf("\n9. device-private memory: the dmirror test device\n");
+	ret = uhmm_mm_init();
+	if (ret) {
+		printf("   skipped: the fault engine cannot start here (%s)\n", strerror(-ret));
+		return 0;
+	}
+	if (find_module_file("dmirror", path, sizeof(path)) ||
+	    (ret = uhmm_module_load(path, NULL))) {
+		fprintf(stderr, "uhmm demo: cannot load dmirror: %s\n", strerror(-ret));
+		return 1;
+	}
+	open_fn = (dmirror_open_fn)uhmm_symbol_get("dmirror_open");
+	ioctl_fn = (dmirror_ioctl_fn)uhmm_symbol_get("dmirror_ioctl");
+	close_fn = (dmirror_close_fn)uhmm_symbol_get("dmirror_close");
+	fd = open_fn ? open_fn(0) : -ENOENT;
+	if (fd < 0 || !ioctl_fn || !close_fn) {
+		fprintf(stderr, "uhmm demo: dmirror: %s\n", strerror(-fd));
+		return 1;
+	}
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	for (i = 0; i < len / 8; i++)
+		buf[i] = i * 2654435761u;
+	printf("   a %d MiB buffer of ordinary anonymous memory, filled by the CPU\n",
+	       MIGRATE_MIB);
+
+	s0 = mm_stats();
+	cmd = (struct hmm_dmirror_cmd){ .addr = (uintptr_t)buf, .npages = len >> 12 };
+	t0 = now_ms();
+	ret = ioctl_fn(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd);
+	t_dev = now_ms() - t0;
+	s1 = mm_stats();
+	if (ret) {
+		fprintf(stderr, "uhmm demo: MIGRATE_TO_DEV: %s\n", strerror(-ret));
+		return 1;
+	}
+	printf("   HMM_DMIRROR_MIGRATE_TO_DEV: %" PRIu64 " pages to device memory in %.1f ms "
+	       "(%.2f GiB/s); %" PRIu64 " now in device memory\n",
+	       s1.pages_to_device - s0.pages_to_device, t_dev,
+	       len / (t_dev / 1e3) / (1 << 30), (uint64_t)cmd.cpages);
+
+	t0 = now_ms();
+	for (i = 0; i < len / 8; i++) {
+		sum += buf[i];
+		bad += buf[i] != i * 2654435761u;
+	}
+	t_back = now_ms() - t0;
+	s2 = mm_stats();
+	printf("   the CPU reads it all: %" PRIu64 " faults, each bringing back a 64 KiB block: "
+	       "%" PRIu64 " pages (%" PRIu64 " MiB) back in %.1f ms\n",
+	       s2.faults - s1.faults, s2.pages_to_ram - s1.pages_to_ram,
+	       (s2.pages_to_ram - s1.pages_to_ram) >> 8, t_back);
+	printf("   every word as written: %s (checksum %#" PRIx64 ")\n",
+	       bad ? "NO" : "yes", sum);
+	munmap(buf, len);
+	close_fn(fd);
+	uhmm_symbol_put("dmirror_open");
+	uhmm_symbol_put("dmirror_ioctl");
+	uhmm_symbol_put("dmirror_close");
+	return bad ? 1 : 0;
 }
 
 int cmd_demo(int argc, char **argv)
@@ -188,6 +279,9 @@ int cmd_demo(int argc, char **argv)
 
 	ret = uhmm_module_unload(mod);
 	printf("\n8. module unloaded: %s\n", ret ? strerror(-ret) : "yes, its exit ran");
+	if (ret)
+		return 1;
+	ret = demo_migration();
 	printf("\ndone.\n");
-	return ret ? 1 : 0;
+	return ret;
 }

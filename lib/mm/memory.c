@@ -44,8 +44,10 @@ static void defer_put(struct uhmm_page *page)
 		size_t cap = cap_deferred ? 2 * cap_deferred : 64;
 		struct uhmm_page **n = realloc(deferred, cap * sizeof(*n));
 
-		if (WARN(!n, "out of memory: device page pfn %#lx leaked", page->pfn))
+		if (!n) {
+			WARN(1, "out of memory: device page pfn %#lx leaked", page->pfn);
 			return;
+		}
 		deferred = n;
 		cap_deferred = cap;
 	}
