@@ -355,6 +355,64 @@ static void finalize_one(unsigned long addr, unsigned long *srcp, unsigned long 
 		release_page(dpage, NULL);
 }
 
+/* Entry @i moves a device page back into a system page (batchable). */
+static struct uhmm_page *to_ram_dst(const unsigned long *src, const unsigned long *dst,
+				    unsigned long i, const struct uhmm_page *fault_page)
+{
+	struct uhmm_page *spage, *dpage;
+
+	if (!(src[i] & UHMM_MIGRATE_PFN_MIGRATE))
+		return NULL;
+	spage = uhmm_migrate_pfn_to_page(src[i]);
+	dpage = uhmm_migrate_pfn_to_page(dst[i]);
+	if (!spage || spage == fault_page || !dpage || uhmm_is_zone_device_page(dpage))
+		return NULL;
+	return dpage;
+}
+
+/*
+ * Pages @i.. of a migration back to RAM whose new pages are consecutive
+ * staging slots go into the mapping with one UFFDIO_MOVE.  Returns how many
+ * were installed and released; the caller finalizes the rest one by one.
+ */
+static unsigned long finalize_run_to_ram(struct uhmm_migrate_vma *args, unsigned long i)
+{
+	unsigned long *src = args->src, *dst = args->dst, n, k, j;
+	unsigned long addr = args->start + (i << UHMM_PAGE_SHIFT);
+	struct uhmm_page *first = to_ram_dst(src, dst, i, args->fault_page);
+	long moved;
+
+	if (!first)
+		return 0;
+	for (n = 1; i + n < args->npages; n++) {
+		struct uhmm_page *d = to_ram_dst(src, dst, i + n, args->fault_page);
+
+		if (!d || d->pfn != first->pfn + n)
+			break;
+	}
+	if (n < 2)
+		return 0;
+	pthread_mutex_lock(&pt_lock);
+	for (j = 0; j < n; j++)
+		if (pt_get(addr + (j << UHMM_PAGE_SHIFT)) != pte_mk_migration(&src[i + j]))
+			break;
+	n = j;
+	moved = n < 2 ? 0 : mm_move(mm_engine.uffd, addr, (unsigned long)uhmm_page_address(first),
+				    n << UHMM_PAGE_SHIFT, false);
+	k = moved > 0 ? (unsigned long)moved >> UHMM_PAGE_SHIFT : 0;
+	for (j = 0; j < k; j++) {
+		pt_set(addr + (j << UHMM_PAGE_SHIFT), 0);
+		first[j].flags &= ~(1UL << PG_SYS_POPULATED);
+	}
+	pthread_mutex_unlock(&pt_lock);
+	mm_count(pages_to_ram, k);
+	for (j = 0; j < k; j++) {
+		release_page(&first[j], NULL);
+		release_page(uhmm_migrate_pfn_to_page(src[i + j]), NULL);
+	}
+	return k;
+}
+
 static void finalize_done(unsigned long collected)
 {
 	pthread_mutex_lock(&pt_lock);
@@ -371,10 +429,18 @@ UHMM_EXPORT void uhmm_migrate_vma_finalize(struct uhmm_migrate_vma *args)
 	if (WARN_ON(!args || !args->src || !args->dst))
 		return;
 	/* The faulting page last, so its thread resumes with the block in place. */
-	for (i = 0; i < args->npages; i++)
+	for (i = 0; i < args->npages;) {
+		unsigned long done = finalize_run_to_ram(args, i);
+
+		if (done) {
+			i += done;
+			continue;
+		}
 		if (!args->fault_page || uhmm_migrate_pfn_to_page(args->src[i]) != args->fault_page)
 			finalize_one(args->start + (i << UHMM_PAGE_SHIFT), &args->src[i],
 				     args->dst[i], args->fault_page);
+		i++;
+	}
 	for (i = 0; args->fault_page && i < args->npages; i++)
 		if (uhmm_migrate_pfn_to_page(args->src[i]) == args->fault_page)
 			finalize_one(args->start + (i << UHMM_PAGE_SHIFT), &args->src[i],
