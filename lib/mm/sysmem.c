@@ -174,21 +174,29 @@ static struct uhmm_page *slot_init(unsigned long i, bool populated)
 	return page;
 }
 
-/* Finds @n free slots in a row from the cursor on; sysmem.lock held. */
+/*
+ * Finds @n free slots in a row from the cursor on; sysmem.lock held.  Free
+ * slots that still hold a frame are for uhmm_alloc_page(): a run takes them
+ * (and zaps them) only when there is no other room.
+ */
 static long find_free_run(unsigned long n)
 {
-	unsigned long start = sysmem.cursor, i, run = 0, tries;
+	unsigned long start = sysmem.cursor, i, run, tries;
+	int pass;
 
-	for (tries = 0; tries < 2 * sysmem.nr; tries++) {
-		i = (start + tries) % sysmem.nr;
-		if (i == 0)
-			run = 0;
-		if (test_bit_(sysmem.used, i)) {
-			run = 0;
-			continue;
+	for (pass = 0; pass < 2; pass++) {
+		for (run = 0, tries = 0; tries < sysmem.nr + n; tries++) {
+			i = (start + tries) % sysmem.nr;
+			if (i == 0)
+				run = 0;
+			if (test_bit_(sysmem.used, i) ||
+			    (!pass && (sysmem.memmap[i].flags & (1UL << PG_SYS_POPULATED)))) {
+				run = 0;
+				continue;
+			}
+			if (++run == n)
+				return i + 1 - n;
 		}
-		if (++run == n)
-			return i + 1 - n;
 	}
 	return -1;
 }
