@@ -28,7 +28,7 @@ struct stress {
 	struct dmirror_api api;
 	int fd;
 	unsigned int version[STRESS_PAGES];
-	volatile int stop;
+	int stop;		/* atomic */
 	unsigned long errors;
 };
 
@@ -69,7 +69,7 @@ static void *toucher(void *arg)
 	struct stress *s = t->s;
 	unsigned int seed = (unsigned int)t->id * 7919 + 1;
 
-	while (!s->stop) {
+	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
 		unsigned long page = (rand_r(&seed) % (STRESS_PAGES / TOUCHERS)) * TOUCHERS + t->id;
 
 		if (page >= STRESS_PAGES)
@@ -127,7 +127,7 @@ TEST(threads_touch_while_pages_migrate)
 			ASSERT_EQ(ret, 0);
 		free(mirror);
 	}
-	s->stop = 1;
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < TOUCHERS; i++)
 		pthread_join(th[i], NULL);
 	ASSERT_EQ(s->errors, 0);

@@ -43,7 +43,7 @@ struct uhmm_procmap_query {
 #define PQ_SHARED		0x08
 
 static int maps_fd = -1;
-static int have_query = -1;	/* -1 not probed, 0 no, 1 yes */
+static int have_query = 1;	/* 0 once PROCMAP_QUERY was refused */
 static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int maps_open(void)
@@ -115,16 +115,14 @@ int vma_lookup_flags(unsigned long addr, unsigned long *start, unsigned long *en
 {
 	int fd, ret;
 
-	if (have_query != 0) {
+	if (__atomic_load_n(&have_query, __ATOMIC_RELAXED) != 0) {
 		fd = maps_open();
 		if (fd >= 0) {
 			ret = query(fd, addr, start, end, flags);
-			if (ret != -ENOTTY && ret != -EINVAL) {
-				have_query = 1;
+			if (ret != -ENOTTY && ret != -EINVAL)
 				return ret;
-			}
 		}
-		have_query = 0;
+		__atomic_store_n(&have_query, 0, __ATOMIC_RELAXED);
 	}
 	return parse_maps(addr, start, end, flags);
 }
