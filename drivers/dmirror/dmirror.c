@@ -413,6 +413,23 @@ static int copy_to_process(uint64_t dst, const void *src, size_t len)
 	return -EFAULT;
 }
 
+/*
+ * The next piece of [addr, end) to migrate in one go: inside one readable
+ * mapping, at most MIGRATE_BATCH pages.  Returns its end, or 0 for a gap or
+ * a mapping without read access (the kernel device's -EINVAL).
+ */
+static unsigned long dmirror_next_chunk(unsigned long addr, unsigned long end,
+					struct uhmm_vma *vma)
+{
+	unsigned long next = addr + MIGRATE_BATCH * UHMM_PAGE_SIZE;
+
+	if (uhmm_vma_lookup(addr, vma) || !(vma->flags & UHMM_VM_READ))
+		return 0;
+	if (next > end || next < addr)
+		next = end;
+	return next > vma->end ? vma->end : next;
+}
+
 static int dmirror_migrate_to_device(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
 {
 	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT);
@@ -428,13 +445,9 @@ static int dmirror_migrate_to_device(struct dmirror *dmirror, struct hmm_dmirror
 			.flags = UHMM_MIGRATE_VMA_SELECT_SYSTEM,
 		};
 
-		if (uhmm_vma_lookup(addr, &vma) || !(vma.flags & UHMM_VM_READ))
+		next = dmirror_next_chunk(addr, end, &vma);
+		if (!next)
 			return -EINVAL;
-		next = addr + MIGRATE_BATCH * UHMM_PAGE_SIZE;
-		if (next > end || next < addr)
-			next = end;
-		if (next > vma.end)
-			next = vma.end;
 		args.start = addr;
 		args.end = next;
 		ret = uhmm_migrate_vma_setup(&args);
@@ -521,13 +534,9 @@ static int dmirror_migrate_to_system(struct dmirror *dmirror, struct hmm_dmirror
 			.flags = UHMM_MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
 		};
 
-		if (uhmm_vma_lookup(addr, &vma) || !(vma.flags & UHMM_VM_READ))
+		next = dmirror_next_chunk(addr, end, &vma);
+		if (!next)
 			return -EINVAL;
-		next = addr + MIGRATE_BATCH * UHMM_PAGE_SIZE;
-		if (next > end || next < addr)
-			next = end;
-		if (next > vma.end)
-			next = vma.end;
 		args.start = addr;
 		args.end = next;
 		ret = uhmm_migrate_vma_setup(&args);
