@@ -79,7 +79,6 @@ int pt_set(unsigned long addr, uintptr_t pte);		/* 0 or -ENOMEM */
 /* Calls fn for each non-empty entry in [start, end), in address order. */
 void pt_for_each(unsigned long start, unsigned long end,
 		 void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg);
-unsigned long pt_count(void);
 void pt_fork_child(void);
 
 /* sysmem.c: system memory pages (a staging area registered with the engine) */
@@ -91,15 +90,14 @@ struct uhmm_page *sysmem_pfn_to_page(unsigned long pfn);
 /* @n contiguous empty slots for moving pages in; NULL if none. */
 struct uhmm_page *sysmem_alloc_run(unsigned long n);
 void sysmem_free_page(struct uhmm_page *page);
-/* Marks which pages of a run received a frame; returns how many did. */
-unsigned long sysmem_scan_populated(struct uhmm_page *first, unsigned long n);
+/* Marks which pages of a run received a frame. */
+void sysmem_scan_populated(struct uhmm_page *first, unsigned long n);
 
 /* userfaultfd.c: the fault engine */
 struct mm_engine {
 	int uffd;		/* the process's registered ranges */
 	int stage_uffd;		/* the sysmem staging area, no events */
 	int pagemap_fd;
-	bool user_mode_only;
 	uint64_t features;
 };
 extern struct mm_engine mm_engine;

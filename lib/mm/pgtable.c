@@ -27,7 +27,6 @@ pthread_mutex_t pt_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t pt_wait = PTHREAD_COND_INITIALIZER;
 
 static struct pt_block *pt_hash[1 << PT_HASH_BITS];
-static unsigned long pt_entries;
 
 static struct pt_block **pt_bucket(unsigned long base)
 {
@@ -69,13 +68,10 @@ int pt_set(unsigned long addr, uintptr_t pte)
 		*pp = b;
 	}
 	slot = &b->pte[(addr >> UHMM_PAGE_SHIFT) & (PT_ENTRIES - 1)];
-	if (!*slot && pte) {
+	if (!*slot && pte)
 		b->used++;
-		pt_entries++;
-	} else if (*slot && !pte) {
+	else if (*slot && !pte)
 		b->used--;
-		pt_entries--;
-	}
 	*slot = pte;
 	if (!b->used) {
 		for (pp = pt_bucket(base); *pp != b; pp = &(*pp)->next)
@@ -109,11 +105,6 @@ void pt_for_each(unsigned long start, unsigned long end,
 		}
 		addr = block_end;
 	}
-}
-
-unsigned long pt_count(void)
-{
-	return pt_entries;
 }
 
 void pt_fork_child(void)

@@ -303,9 +303,9 @@ unsigned long sysmem_in_use(void)
 	return n;
 }
 
-unsigned long sysmem_scan_populated(struct uhmm_page *first, unsigned long n)
+void sysmem_scan_populated(struct uhmm_page *first, unsigned long n)
 {
-	unsigned long i0 = first - sysmem.memmap, i, count = 0;
+	unsigned long i0 = first - sysmem.memmap, i;
 	uint64_t buf[512];
 
 	for (i = 0; i < n; i++) {
@@ -320,12 +320,9 @@ unsigned long sysmem_scan_populated(struct uhmm_page *first, unsigned long n)
 		}
 		ent = buf[i % 512];
 		/* present (bit 63) or swapped (bit 62) */
-		if (ent & (3ULL << 62)) {
+		if (ent & (3ULL << 62))
 			first[i].flags |= 1UL << PG_SYS_POPULATED;
-			count++;
-		}
 	}
-	return count;
 }
 
 UHMM_EXPORT void *uhmm_page_address(const struct uhmm_page *page)

@@ -70,7 +70,6 @@ struct mm_counters mm_counters;
 
 static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 static int engine_state;	/* 0: not started, 1: running, < 0: failed with this */
-static pid_t engine_pid;
 
 /* Registered ranges, sorted and disjoint; under pt_lock. */
 struct reg_range {
@@ -164,7 +163,6 @@ static int engine_open(void)
 	mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
 	if (mm_engine.stage_uffd < 0)
 		return mm_engine.stage_uffd;
-	mm_engine.user_mode_only = user_only;
 	if (user_only)
 		pr_warn("userfaultfd is limited to user-mode faults here: a system call "
 			"that touches a page in device memory fails with EFAULT\n");
@@ -519,7 +517,6 @@ static void fork_child(void)
 	pthread_mutex_init(&engine_lock, NULL);
 	engine_close();
 	pending.head = pending.tail = 0;
-	engine_pid = getpid();
 	ret = mm_engine.uffd = uffd_open_api(ENGINE_FEATURES, &user_only);
 	if (ret >= 0)
 		ret = mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
@@ -566,7 +563,6 @@ int mm_engine_start(void)
 		pthread_atfork(fork_prepare, fork_parent, fork_child);
 		atfork_done = true;
 	}
-	engine_pid = getpid();
 	__atomic_store_n(&engine_state, 1, __ATOMIC_RELEASE);
 out:
 	pthread_mutex_unlock(&engine_lock);
