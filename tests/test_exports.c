@@ -22,6 +22,7 @@ static const char *const plain_tier[] = {
 	"uhmm_migrate_vma_finalize", "uhmm_migrate_device_range", "uhmm_migrate_device_pages",
 	"uhmm_migrate_device_finalize", "uhmm_alloc_page", "uhmm_page_address",
 	"uhmm_set_fault_around_bytes", "uhmm_mm_get_stats", "uhmm_mm_init", "uhmm_vma_lookup", "uhmm_fail_nth",
+	"uhmm_hmm_range_fault", "uhmm_access_process_vm",
 	"uhmm_core_exports", "uhmm_modinfo_read", "uhmm_modinfo_parse", "uhmm_modinfo_free",
 	"uhmm_license_is_gpl_compatible", "uhmm_module_load", "uhmm_module_load_many",
 	"uhmm_module_unload",
@@ -31,6 +32,9 @@ static const char *const plain_tier[] = {
 };
 
 static const char *const gpl_tier[] = {
+	"uhmm_mmu_interval_notifier_insert", "uhmm_mmu_interval_notifier_remove",
+	"uhmm_mmu_interval_read_begin", "uhmm_mmu_interval_read_retry",
+	"uhmm_mmu_interval_check_retry", "uhmm_mmu_interval_set_seq",
 	"uhmm_devm_add_action", "uhmm_devm_add_action_or_reset", "uhmm_devm_remove_action",
 	"uhmm_devm_release_action", "uhmm_devm_kmalloc", "uhmm_devm_kzalloc",
 	"uhmm_devm_kfree",

@@ -9,5 +9,7 @@
 #include <uhmm/percpu_ref.h>
 #include <uhmm/memremap.h>
 #include <uhmm/migrate.h>
+#include <uhmm/mmu_notifier.h>
+#include <uhmm/hmm.h>
 
 #endif

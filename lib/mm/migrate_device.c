@@ -194,8 +194,10 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 	/* Only private anonymous writable memory can be moved out (UFFDIO_MOVE). */
 	system = (args->flags & UHMM_MIGRATE_VMA_SELECT_SYSTEM) &&
 		 (vflags & (UHMM_VM_WRITE | UHMM_VM_SHARED | UHMM_VM_FILE)) == UHMM_VM_WRITE;
-	if (system && mm_register_range(args->start, args->end))
+	if (system && mm_register_range(args->start, args->end, MM_REG_MISSING))
 		system = false;
+	/* Mirrors let go first, except the owner's own (it knows). */
+	mn_invalidate(args->start, args->end, UHMM_MMU_NOTIFY_MIGRATE, args->pgmap_owner);
 	if (system) {
 		cand = calloc(n, 1);
 		if (!cand)
@@ -461,6 +463,35 @@ static bool get_page_unless_zero(struct uhmm_page *page)
 	return true;
 }
 
+/*
+ * Every address that maps a page of [start, start + npages) is invalidated
+ * for every mirror, its owner's too (the kernel's try_to_migrate() does it
+ * with no owner).  Addresses are gathered first: ops run without locks.
+ */
+static void evict_invalidate(unsigned long start, unsigned long npages)
+{
+	unsigned long i, n = 0, *addrs;
+
+	if (!mn_has_subscriptions())
+		return;
+	addrs = malloc(npages * sizeof(*addrs));
+	if (!addrs) {
+		mn_invalidate(0, ~0UL, UHMM_MMU_NOTIFY_MIGRATE, NULL);
+		return;
+	}
+	pthread_mutex_lock(&pt_lock);
+	for (i = 0; i < npages; i++) {
+		struct uhmm_page *page = uhmm_pfn_to_page(start + i);
+
+		if (page && page->mapping == MM_MAPPING && pte_page(pt_get(page->index)) == page)
+			addrs[n++] = page->index;
+	}
+	pthread_mutex_unlock(&pt_lock);
+	for (i = 0; i < n; i++)
+		mn_invalidate(addrs[i], addrs[i] + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_MIGRATE, NULL);
+	free(addrs);
+}
+
 UHMM_EXPORT int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long start,
 					  unsigned long npages)
 {
@@ -468,6 +499,7 @@ UHMM_EXPORT int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long
 
 	if (!src_pfns || !npages || !uhmm_pfn_to_page(start))
 		return -EINVAL;
+	evict_invalidate(start, npages);
 	pthread_rwlock_rdlock(&mm_fork_lock);
 	for (i = 0; i < npages; i++) {
 		struct uhmm_page *page = uhmm_pfn_to_page(start + i);

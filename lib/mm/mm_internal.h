@@ -103,7 +103,10 @@ struct mm_engine {
 extern struct mm_engine mm_engine;
 extern pthread_rwlock_t mm_fork_lock;	/* held for read by migrations and faults */
 int mm_engine_start(void);
-int mm_register_range(unsigned long start, unsigned long end);
+#define MM_REG_MISSING	0x1	/* faults on absent pages: device pages live here */
+#define MM_REG_WP	0x2	/* write-protect faults; and events, for mirrors */
+int mm_register_range(unsigned long start, unsigned long end, unsigned int modes);
+int mm_writeprotect(unsigned long start, unsigned long len, bool wp);
 /* Move @len bytes of frames from @src to @dst (one ioctl on @uffd); bytes moved or -errno. */
 long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, bool src_holes);
 void mm_wake(unsigned long addr, unsigned long len);
@@ -115,6 +118,12 @@ bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long
 /* vma.c */
 int vma_lookup_flags(unsigned long addr, unsigned long *start, unsigned long *end,
 		     unsigned long *flags);
+/* The mapping holding @addr or, if none does, the next one above it; -ENOENT if none. */
+struct vma_info {
+	unsigned long start, end, flags;
+	unsigned long page_size;	/* hugetlbfs: its page size; else UHMM_PAGE_SIZE */
+};
+int vma_find(unsigned long addr, struct vma_info *vma);
 void vma_fork_child(void);
 
 /* memory.c: resolving a fault */
@@ -124,6 +133,21 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len);
 /* Drops the page references unmapping queued while pt_lock was held. */
 void mm_put_deferred(void);
 extern unsigned long fault_around_bytes;
+
+/* mmu_notifier.c */
+#include <uhmm/mmu_notifier.h>
+bool mn_has_subscriptions(void);
+/* Invalidates [start, end) now, in the calling thread. */
+void mn_invalidate(unsigned long start, unsigned long end, enum uhmm_mmu_notifier_event event,
+		   void *owner);
+/* Marks now; the ops, then @done(start), run on the invalidation thread. */
+void mn_invalidate_async(unsigned long start, unsigned long end,
+			 enum uhmm_mmu_notifier_event event, void (*done)(unsigned long addr));
+void mn_events_begin(void);
+void mn_events_end(void);
+void mn_fork_prepare(void);
+void mn_fork_parent(void);
+void mn_fork_child(void);
 
 /* fault injection (uhmm_fail_nth) */
 bool mm_should_fail(int site);

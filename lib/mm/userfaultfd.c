@@ -62,6 +62,8 @@ struct uffdio_move {
 			 UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_THREAD_ID | \
 			 UFFD_FEATURE_MOVE)
 #define STAGE_FEATURES	(UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+/* Write-protect mode on shmem and hugetlbfs mappings (Linux 5.19), if there. */
+#define ENGINE_OPTIONAL	UFFD_FEATURE_WP_HUGETLBFS_SHMEM
 #define MSG_BATCH	64
 
 struct mm_engine mm_engine = { .uffd = -1, .stage_uffd = -1, .pagemap_fd = -1 };
@@ -71,13 +73,17 @@ struct mm_counters mm_counters;
 static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 static int engine_state;	/* 0: not started, 1: running, < 0: failed with this */
 
-/* Registered ranges, sorted and disjoint; under pt_lock. */
+/* Registered ranges, sorted and disjoint, with their MM_REG_* modes; under pt_lock. */
 struct reg_range {
 	unsigned long start, end;
+	unsigned int modes;
 };
 static struct reg_range *regs;
 static size_t nr_regs, cap_regs;
 static uint64_t registered_bytes;
+static uint64_t engine_features;	/* what the engine's userfaultfd was opened with */
+/* Serializes registrations, so the table always matches the kernel's. */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* --- opening ------------------------------------------------------------- */
 
@@ -157,7 +163,8 @@ static int engine_open(void)
 		return -EOPNOTSUPP;
 	}
 	mm_engine.features = available;
-	mm_engine.uffd = uffd_open_api(ENGINE_FEATURES, &user_only);
+	engine_features = ENGINE_FEATURES | (available & ENGINE_OPTIONAL);
+	mm_engine.uffd = uffd_open_api(engine_features, &user_only);
 	if (mm_engine.uffd < 0)
 		return mm_engine.uffd;
 	mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
@@ -215,7 +222,8 @@ void mm_wake(unsigned long addr, unsigned long len)
 
 /* --- registered ranges ---------------------------------------------------- */
 
-static int reg_insert(unsigned long start, unsigned long end)
+/* Adds [start, end), which overlaps no range, merging it with neighbours of its modes. */
+static int reg_insert(unsigned long start, unsigned long end, unsigned int modes)
 {
 	size_t i, j;
 
@@ -228,20 +236,20 @@ static int reg_insert(unsigned long start, unsigned long end)
 		regs = n;
 		cap_regs = cap;
 	}
-	for (i = 0; i < nr_regs && regs[i].end < start; i++)
+	for (i = 0; i < nr_regs && regs[i].end <= start; i++)
 		;
-	/* Merge with every range it touches. */
-	for (j = i; j < nr_regs && regs[j].start <= end; j++) {
-		registered_bytes -= regs[j].end - regs[j].start;
-		if (regs[j].start < start)
-			start = regs[j].start;
-		if (regs[j].end > end)
-			end = regs[j].end;
-	}
+	if (i && regs[i - 1].end == start && regs[i - 1].modes == modes)
+		start = regs[--i].start;
+	j = i;
+	if (j < nr_regs && regs[j].start == end && regs[j].modes == modes)
+		end = regs[j++].end;
+	for (size_t k = i; k < j; k++)
+		registered_bytes -= regs[k].end - regs[k].start;
 	memmove(&regs[i + 1], &regs[j], (nr_regs - j) * sizeof(*regs));
 	nr_regs -= j - i;
 	regs[i].start = start;
 	regs[i].end = end;
+	regs[i].modes = modes;
 	nr_regs++;
 	registered_bytes += end - start;
 	return 0;
@@ -261,10 +269,11 @@ static void reg_remove(unsigned long start, unsigned long end)
 		if (r->start < start && r->end > end) {
 			/* Split; a failed allocation only forgets the right part. */
 			unsigned long tail = r->end;
+			unsigned int modes = r->modes;
 
 			registered_bytes -= tail - start;
 			r->end = start;
-			reg_insert(end, tail);
+			reg_insert(end, tail, modes);
 			return;
 		}
 		if (r->start < start) {
@@ -289,7 +298,8 @@ bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long
 	size_t i;
 
 	for (i = 0; i < nr_regs; i++)
-		if (addr >= regs[i].start && addr < regs[i].end) {
+		if (addr >= regs[i].start && addr < regs[i].end &&
+		    (regs[i].modes & MM_REG_MISSING)) {
 			*start = regs[i].start;
 			*end = regs[i].end;
 			return true;
@@ -297,11 +307,12 @@ bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long
 	return false;
 }
 
-static int uffd_register(unsigned long start, unsigned long end)
+static int uffd_register(unsigned long start, unsigned long end, unsigned int modes)
 {
 	struct uffdio_register reg = {
 		.range = { .start = start, .len = end - start },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
+		.mode = (modes & MM_REG_MISSING ? UFFDIO_REGISTER_MODE_MISSING : 0) |
+			(modes & MM_REG_WP ? UFFDIO_REGISTER_MODE_WP : 0),
 	};
 
 	if (ioctl(mm_engine.uffd, UFFDIO_REGISTER, &reg))
@@ -309,58 +320,141 @@ static int uffd_register(unsigned long start, unsigned long end)
 	return 0;
 }
 
-int mm_register_range(unsigned long start, unsigned long end)
+/*
+ * Registers [start, end) with @modes added to what each part already has
+ * (registering again replaces a range's modes).  -EINVAL: userfaultfd cannot
+ * watch this mapping (a file on a disk filesystem, a special mapping).
+ */
+int mm_register_range(unsigned long start, unsigned long end, unsigned int modes)
 {
-	unsigned long gap_start = start, gap_end;
+	unsigned long addr = start, next;
+	unsigned int have;
 	size_t i;
-	int ret;
+	int ret = 0;
 
-	while (gap_start < end) {
+	pthread_mutex_lock(&reg_lock);
+	while (addr < end) {
 		pthread_mutex_lock(&pt_lock);
-		for (i = 0; i < nr_regs && regs[i].end <= gap_start; i++)
+		for (i = 0; i < nr_regs && regs[i].end <= addr; i++)
 			;
-		if (i < nr_regs && regs[i].start <= gap_start) {
-			gap_start = regs[i].end;
+		if (i < nr_regs && regs[i].start <= addr) {
+			next = regs[i].end < end ? regs[i].end : end;
+			have = regs[i].modes;
+		} else {
+			next = i < nr_regs && regs[i].start < end ? regs[i].start : end;
+			have = 0;
+		}
+		pthread_mutex_unlock(&pt_lock);
+		if ((have & modes) != modes) {
+			ret = uffd_register(addr, next, have | modes);
+			if (ret) {
+				pr_debug("cannot register %#lx-%#lx with userfaultfd: %s\n",
+					 addr, next, strerror(-ret));
+				break;
+			}
+			pthread_mutex_lock(&pt_lock);
+			reg_remove(addr, next);
+			ret = reg_insert(addr, next, have | modes);
 			pthread_mutex_unlock(&pt_lock);
-			continue;
+			if (ret)
+				break;
 		}
-		gap_end = i < nr_regs && regs[i].start < end ? regs[i].start : end;
-		pthread_mutex_unlock(&pt_lock);
-
-		ret = uffd_register(gap_start, gap_end);
-		if (ret) {
-			pr_err("cannot register %#lx-%#lx with userfaultfd: %s\n",
-			       gap_start, gap_end, strerror(-ret));
-			return ret;
-		}
-		pthread_mutex_lock(&pt_lock);
-		ret = reg_insert(gap_start, gap_end);
-		pthread_mutex_unlock(&pt_lock);
-		if (ret)
-			return ret;
-		gap_start = gap_end;
+		addr = next;
 	}
-	return 0;
+	pthread_mutex_unlock(&reg_lock);
+	return ret;
+}
+
+int mm_writeprotect(unsigned long start, unsigned long len, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = start, .len = len },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(mm_engine.uffd, UFFDIO_WRITEPROTECT, &w) ? -errno : 0;
+}
+
+/* After the ops ran for a CPU write to a write-protected page: let it write. */
+static void wp_fault_done(unsigned long addr)
+{
+	int ret = mm_writeprotect(addr, UHMM_PAGE_SIZE, false);
+
+	if (ret && ret != -ENOENT)
+		mm_wake(addr, UHMM_PAGE_SIZE);
+}
+
+/* The registered ranges that may hold private pages, for fork()'s invalidation. */
+static void fork_invalidate(void)
+{
+	struct reg_range *copy;
+	size_t n, i;
+
+	if (!mn_has_subscriptions())
+		return;
+	pthread_mutex_lock(&pt_lock);
+	n = nr_regs;
+	copy = malloc(n * sizeof(*copy) + 1);
+	if (copy)
+		memcpy(copy, regs, n * sizeof(*copy));
+	pthread_mutex_unlock(&pt_lock);
+	if (!copy) {
+		mn_invalidate(0, ~0UL, UHMM_MMU_NOTIFY_PROTECTION_PAGE, NULL);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned long vs, ve, flags;
+
+		if (vma_lookup_flags(copy[i].start, &vs, &ve, &flags) == 0 &&
+		    (flags & UHMM_VM_SHARED))
+			continue;
+		mn_invalidate(copy[i].start, copy[i].end, UHMM_MMU_NOTIFY_PROTECTION_PAGE, NULL);
+	}
+	free(copy);
 }
 
 /* --- the handler thread --------------------------------------------------- */
+
+/* The modes of the registered range holding @addr, 0 if none; pt_lock held. */
+static unsigned int reg_modes(unsigned long addr)
+{
+	size_t i;
+
+	for (i = 0; i < nr_regs; i++)
+		if (addr >= regs[i].start && addr < regs[i].end)
+			return regs[i].modes;
+	return 0;
+}
 
 /* Applies one non-fault event; pt_lock held. */
 static void engine_event(const struct uffd_msg *msg)
 {
 
+	unsigned long from, to, len;
+	unsigned int modes;
+
 	switch (msg->event) {
 	case UFFD_EVENT_UNMAP:
+		mn_invalidate_async(msg->arg.remove.start, msg->arg.remove.end,
+				    UHMM_MMU_NOTIFY_UNMAP, NULL);
 		reg_remove(msg->arg.remove.start, msg->arg.remove.end);
 		mm_unmap_range(msg->arg.remove.start, msg->arg.remove.end);
 		break;
 	case UFFD_EVENT_REMOVE:
+		mn_invalidate_async(msg->arg.remove.start, msg->arg.remove.end,
+				    UHMM_MMU_NOTIFY_CLEAR, NULL);
 		mm_unmap_range(msg->arg.remove.start, msg->arg.remove.end);
 		break;
 	case UFFD_EVENT_REMAP:
-		mm_remap_range(msg->arg.remap.from, msg->arg.remap.to, msg->arg.remap.len);
-		reg_remove(msg->arg.remap.from, msg->arg.remap.from + msg->arg.remap.len);
-		reg_insert(msg->arg.remap.to, msg->arg.remap.to + msg->arg.remap.len);
+		from = msg->arg.remap.from;
+		to = msg->arg.remap.to;
+		len = msg->arg.remap.len;
+		mn_invalidate_async(from, from + len, UHMM_MMU_NOTIFY_UNMAP, NULL);
+		mm_remap_range(from, to, len);
+		modes = reg_modes(from);
+		reg_remove(from, from + len);
+		reg_remove(to, to + len);
+		reg_insert(to, to + len, modes ? modes : MM_REG_MISSING);
 		break;
 	default:
 		break;
@@ -408,10 +502,13 @@ static ssize_t engine_read(int fd)
 	ssize_t n, i;
 
 	pthread_mutex_lock(&pt_lock);
+	mn_events_begin();
 	n = read(fd, msgs, sizeof(msgs));
 	if (n < 0) {
+		n = errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		mn_events_end();
 		pthread_mutex_unlock(&pt_lock);
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		return n;
 	}
 	n /= sizeof(msgs[0]);
 	for (i = 0; i < n; i++) {
@@ -420,6 +517,7 @@ static ssize_t engine_read(int fd)
 		else
 			engine_event(&msgs[i]);
 	}
+	mn_events_end();
 	pthread_cond_broadcast(&pt_wait);
 	pthread_mutex_unlock(&pt_lock);
 	mm_put_deferred();
@@ -464,9 +562,16 @@ static void *engine_thread(void *arg)
 		}
 		while (pending.head != pending.tail) {
 			struct uffd_msg msg = pending.msgs[pending.head++];
+			unsigned long addr = ALIGN_DOWN(msg.arg.pagefault.address,
+							UHMM_PAGE_SIZE);
 
-			handle_mm_fault(msg.arg.pagefault.address, msg.arg.pagefault.flags,
-					msg.arg.pagefault.feat.ptid);
+			if (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
+				/* A write to a page a device holds read-only. */
+				mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE,
+						    UHMM_MMU_NOTIFY_CLEAR, wp_fault_done);
+			else
+				handle_mm_fault(addr, msg.arg.pagefault.flags,
+						msg.arg.pagefault.feat.ptid);
 		}
 	}
 	return NULL;
@@ -491,16 +596,22 @@ static void fork_prepare(void)
 {
 	if (engine_state != 1)
 		return;
+	/* The kernel write-protects private pages for copy-on-write: mirrors go. */
+	fork_invalidate();
+	pthread_mutex_lock(&reg_lock);
 	pthread_rwlock_wrlock(&mm_fork_lock);
 	pthread_mutex_lock(&pt_lock);
+	mn_fork_prepare();
 }
 
 static void fork_parent(void)
 {
 	if (engine_state != 1)
 		return;
+	mn_fork_parent();
 	pthread_mutex_unlock(&pt_lock);
 	pthread_rwlock_unlock(&mm_fork_lock);
+	pthread_mutex_unlock(&reg_lock);
 }
 
 static void fork_child(void)
@@ -513,11 +624,13 @@ static void fork_child(void)
 	if (engine_state != 1)
 		return;
 	pthread_rwlock_init(&mm_fork_lock, NULL);
+	pthread_mutex_init(&reg_lock, NULL);
 	pt_fork_child();
+	mn_fork_child();
 	pthread_mutex_init(&engine_lock, NULL);
 	engine_close();
 	pending.head = pending.tail = 0;
-	ret = mm_engine.uffd = uffd_open_api(ENGINE_FEATURES, &user_only);
+	ret = mm_engine.uffd = uffd_open_api(engine_features, &user_only);
 	if (ret >= 0)
 		ret = mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
 	if (ret >= 0)
@@ -525,7 +638,7 @@ static void fork_child(void)
 	if (ret >= 0) {
 		sysmem_fork_child(mm_engine.stage_uffd);
 		for (i = 0; i < nr_regs && ret >= 0; i++)
-			ret = uffd_register(regs[i].start, regs[i].end);
+			ret = uffd_register(regs[i].start, regs[i].end, regs[i].modes);
 	}
 	if (ret >= 0)
 		ret = engine_thread_start();

@@ -41,6 +41,7 @@ struct uhmm_procmap_query {
 #define PQ_WRITABLE		0x02
 #define PQ_EXECUTABLE		0x04
 #define PQ_SHARED		0x08
+#define PQ_COVERING_OR_NEXT	0x10
 
 static int maps_fd = -1;
 static int have_query = 1;	/* 0 once PROCMAP_QUERY was refused */
@@ -61,19 +62,36 @@ static int maps_open(void)
 	return fd;
 }
 
+static int query_vma(int fd, unsigned long addr, uint64_t qflags, struct vma_info *vma);
+
 static int query(int fd, unsigned long addr, unsigned long *start, unsigned long *end,
 		 unsigned long *flags)
+{
+	struct vma_info vma;
+	int ret = query_vma(fd, addr, 0, &vma);
+
+	if (!ret) {
+		*start = vma.start;
+		*end = vma.end;
+		*flags = vma.flags;
+	}
+	return ret;
+}
+
+static int query_vma(int fd, unsigned long addr, uint64_t qflags, struct vma_info *vma)
 {
 	struct uhmm_procmap_query q;
 
 	memset(&q, 0, sizeof(q));
 	q.size = sizeof(q);
 	q.query_addr = addr;
+	q.query_flags = qflags;
 	if (ioctl(fd, UHMM_PROCMAP_QUERY, &q))
 		return -errno;
-	*start = q.vma_start;
-	*end = q.vma_end;
-	*flags = (q.vma_flags & PQ_READABLE ? UHMM_VM_READ : 0) |
+	vma->start = q.vma_start;
+	vma->end = q.vma_end;
+	vma->page_size = q.vma_page_size ? q.vma_page_size : UHMM_PAGE_SIZE;
+	vma->flags = (q.vma_flags & PQ_READABLE ? UHMM_VM_READ : 0) |
 		 (q.vma_flags & PQ_WRITABLE ? UHMM_VM_WRITE : 0) |
 		 (q.vma_flags & PQ_EXECUTABLE ? UHMM_VM_EXEC : 0) |
 		 (q.vma_flags & PQ_SHARED ? UHMM_VM_SHARED : 0) |
@@ -81,8 +99,8 @@ static int query(int fd, unsigned long addr, unsigned long *start, unsigned long
 	return 0;
 }
 
-static int parse_maps(unsigned long addr, unsigned long *start, unsigned long *end,
-		      unsigned long *flags)
+/* /proc/self/maps, for kernels before 6.11: the mapping at or above @addr. */
+static int parse_maps_next(unsigned long addr, bool next, struct vma_info *vma)
 {
 	char line[512], perms[8];
 	unsigned long s, e, inode;
@@ -94,19 +112,50 @@ static int parse_maps(unsigned long addr, unsigned long *start, unsigned long *e
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%lx-%lx %7s %*x %*x:%*x %lu", &s, &e, perms, &inode) != 4)
 			continue;
-		if (addr < s || addr >= e)
+		if (addr >= e || (addr < s && !next))
 			continue;
-		*start = s;
-		*end = e;
-		*flags = (perms[0] == 'r' ? UHMM_VM_READ : 0) |
-			 (perms[1] == 'w' ? UHMM_VM_WRITE : 0) |
-			 (perms[2] == 'x' ? UHMM_VM_EXEC : 0) |
-			 (perms[3] == 's' ? UHMM_VM_SHARED : 0) |
-			 (inode ? UHMM_VM_FILE : 0);
+		vma->start = s;
+		vma->end = e;
+		vma->page_size = UHMM_PAGE_SIZE;
+		vma->flags = (perms[0] == 'r' ? UHMM_VM_READ : 0) |
+			     (perms[1] == 'w' ? UHMM_VM_WRITE : 0) |
+			     (perms[2] == 'x' ? UHMM_VM_EXEC : 0) |
+			     (perms[3] == 's' ? UHMM_VM_SHARED : 0) |
+			     (inode ? UHMM_VM_FILE : 0);
 		ret = 0;
 		break;
 	}
 	fclose(f);
+	return ret;
+}
+
+int vma_find(unsigned long addr, struct vma_info *vma)
+{
+	int fd, ret;
+
+	if (__atomic_load_n(&have_query, __ATOMIC_RELAXED) != 0) {
+		fd = maps_open();
+		if (fd >= 0) {
+			ret = query_vma(fd, addr, PQ_COVERING_OR_NEXT, vma);
+			if (ret != -ENOTTY && ret != -EINVAL)
+				return ret;
+		}
+		__atomic_store_n(&have_query, 0, __ATOMIC_RELAXED);
+	}
+	return parse_maps_next(addr, true, vma);
+}
+
+static int parse_maps(unsigned long addr, unsigned long *start, unsigned long *end,
+		      unsigned long *flags)
+{
+	struct vma_info vma;
+	int ret = parse_maps_next(addr, false, &vma);
+
+	if (!ret) {
+		*start = vma.start;
+		*end = vma.end;
+		*flags = vma.flags;
+	}
 	return ret;
 }
 

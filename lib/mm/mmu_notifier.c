@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Interval notifiers: the subscriptions, the sequence protocol, and the
+ * invalidation thread.
+ *
+ * The sequence protocol is the kernel's.  subs.invalidate_seq is even while
+ * no invalidation runs and odd while at least one does; an invalidation
+ * gives every subscription it covers the odd value (the core marks them when
+ * it starts, the op marks them again with set_seq()), and read_begin() waits
+ * while a subscription's value equals the running one.  While any
+ * invalidation runs the list is not changed: inserts wait on a deferred list
+ * and removes wait for the end, so ops are called without the lock.
+ *
+ * The invalidation thread: the fault engine learns of munmap, madvise and
+ * mremap by reading userfaultfd events, with uhmm's page-table lock held.
+ * It marks the covered subscriptions at once, then hands the range to this
+ * thread, which calls the ops: an op may wait for a driver lock held by a
+ * thread whose copy is itself waiting for the engine to resolve a fault.
+ * CPU writes to write-protected pages and revocations of exclusive access
+ * are finished here too, after their ops ran.
+ *
+ * munmap() returns as soon as the engine has read its event, before the
+ * marking.  The engine counts its reads (events_seq, odd during a read and
+ * the marking after it), and read_retry() waits out a read in progress, so
+ * a read_retry() that starts after munmap() returned sees the change.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <uhmm/migrate.h>
+#include <uhmm/mmu_notifier.h>
+
+#include "../core/internal.h"
+#include "mm_internal.h"
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wq;
+	unsigned long invalidate_seq;		/* odd while invalidations run */
+	unsigned long active;			/* how many run */
+	struct uhmm_mmu_interval_notifier *list;	/* changed only when !active */
+	struct uhmm_mmu_interval_notifier *deferred;	/* inserted while active */
+	unsigned long nr;			/* subscriptions, for the fast path */
+	unsigned long events_seq;		/* odd while the engine reads events */
+} subs = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wq = PTHREAD_COND_INITIALIZER,
+	.invalidate_seq = 2,
+};
+
+static bool overlaps(const struct uhmm_mmu_interval_notifier *sub, unsigned long start,
+		     unsigned long end)
+{
+	return sub->start < end && sub->last >= start;
+}
+
+bool mn_has_subscriptions(void)
+{
+	return __atomic_load_n(&subs.nr, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* --- one invalidation: start (mark), call the ops, end --------------------- */
+
+static unsigned long mn_start(const struct uhmm_mmu_notifier_range *range)
+{
+	struct uhmm_mmu_interval_notifier *sub;
+	unsigned long seq;
+
+	pthread_mutex_lock(&subs.lock);
+	if (!subs.active++)
+		subs.invalidate_seq++;
+	seq = subs.invalidate_seq;
+	for (sub = subs.list; sub; sub = sub->next)
+		if (overlaps(sub, range->start, range->end))
+			__atomic_store_n(&sub->invalidate_seq, seq, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&subs.lock);
+	return seq;
+}
+
+static void mn_call(const struct uhmm_mmu_notifier_range *range, unsigned long seq)
+{
+	struct uhmm_mmu_interval_notifier *sub;
+
+	for (sub = subs.list; sub; sub = sub->next) {
+		if (!overlaps(sub, range->start, range->end))
+			continue;
+		if (!sub->ops->invalidate(sub, range, seq))
+			WARN(1, "an invalidate op refused a blockable range %#lx-%#lx",
+			     range->start, range->end);
+	}
+}
+
+static void mn_end(void)
+{
+	struct uhmm_mmu_interval_notifier *sub;
+
+	pthread_mutex_lock(&subs.lock);
+	if (!--subs.active) {
+		subs.invalidate_seq++;
+		while ((sub = subs.deferred)) {
+			subs.deferred = sub->next;
+			sub->deferred = false;
+			sub->next = subs.list;
+			subs.list = sub;
+		}
+		pthread_cond_broadcast(&subs.wq);
+	}
+	pthread_mutex_unlock(&subs.lock);
+}
+
+void mn_invalidate(unsigned long start, unsigned long end, enum uhmm_mmu_notifier_event event,
+		   void *owner)
+{
+	struct uhmm_mmu_notifier_range range = {
+		.start = start, .end = end, .event = event,
+		.flags = UHMM_MMU_NOTIFIER_RANGE_BLOCKABLE, .owner = owner,
+	};
+	unsigned long seq;
+
+	if (!mn_has_subscriptions() || start >= end)
+		return;
+	seq = mn_start(&range);
+	mn_call(&range, seq);
+	mn_end();
+}
+
+/* --- the invalidation thread --------------------------------------------- */
+
+struct mn_work {
+	struct uhmm_mmu_notifier_range range;
+	unsigned long seq;		/* 0: not started (nobody was subscribed) */
+	void (*done)(unsigned long addr);	/* then, for a fault: resolve it */
+	struct mn_work *next;
+};
+
+static struct {
+	pthread_mutex_t lock;		/* protects the queue and running */
+	pthread_cond_t cond;
+	struct mn_work *head, **tail;
+	bool running;			/* the thread exists */
+	pthread_mutex_t busy;		/* held while one item is processed */
+} worker = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.busy = PTHREAD_MUTEX_INITIALIZER,
+	.tail = &worker.head,
+};
+
+static void *mn_thread(void *arg)
+{
+	sigset_t all;
+
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		struct mn_work *w;
+
+		pthread_mutex_lock(&worker.lock);
+		while (!worker.head)
+			pthread_cond_wait(&worker.cond, &worker.lock);
+		pthread_mutex_lock(&worker.busy);
+		w = worker.head;
+		worker.head = w->next;
+		if (!worker.head)
+			worker.tail = &worker.head;
+		pthread_mutex_unlock(&worker.lock);
+
+		if (w->seq) {
+			mn_call(&w->range, w->seq);
+			mn_end();
+		}
+		if (w->done)
+			w->done(w->range.start);
+		pthread_mutex_unlock(&worker.busy);
+		free(w);
+	}
+	return NULL;
+}
+
+/* worker.lock held */
+static int mn_thread_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t thread;
+	int ret;
+
+	if (worker.running)
+		return 0;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = -pthread_create(&thread, &attr, mn_thread, NULL);
+	pthread_attr_destroy(&attr);
+	worker.running = !ret;
+	return ret;
+}
+
+/*
+ * Marks the subscriptions [start, end) covers now and has the invalidation
+ * thread call their ops, then @done(start) if given.  Never blocks on a
+ * driver.  If no memory is left, the ops run here (the caller must then
+ * hold no lock an op takes) and @done too.
+ */
+void mn_invalidate_async(unsigned long start, unsigned long end,
+			 enum uhmm_mmu_notifier_event event, void (*done)(unsigned long addr))
+{
+	struct mn_work *w = calloc(1, sizeof(*w));
+	bool subscribed = mn_has_subscriptions();
+
+	if (!subscribed && !done) {
+		free(w);
+		return;
+	}
+	if (!w) {
+		WARN(1, "out of memory: invalidating %#lx-%#lx synchronously", start, end);
+		mn_invalidate(start, end, event, NULL);
+		if (done)
+			done(start);
+		return;
+	}
+	w->range = (struct uhmm_mmu_notifier_range){
+		.start = start, .end = end, .event = event,
+		.flags = UHMM_MMU_NOTIFIER_RANGE_BLOCKABLE,
+	};
+	w->done = done;
+	if (subscribed)
+		w->seq = mn_start(&w->range);
+	pthread_mutex_lock(&worker.lock);
+	if (mn_thread_start()) {
+		pthread_mutex_unlock(&worker.lock);
+		WARN(1, "cannot start the invalidation thread: invalidating synchronously");
+		if (w->seq) {
+			mn_call(&w->range, w->seq);
+			mn_end();
+		}
+		if (done)
+			done(start);
+		free(w);
+		return;
+	}
+	*worker.tail = w;
+	worker.tail = &w->next;
+	w->next = NULL;
+	pthread_cond_signal(&worker.cond);
+	pthread_mutex_unlock(&worker.lock);
+}
+
+/* --- the engine's reads ---------------------------------------------------- */
+
+void mn_events_begin(void)
+{
+	__atomic_add_fetch(&subs.events_seq, 1, __ATOMIC_SEQ_CST);
+}
+
+void mn_events_end(void)
+{
+	pthread_mutex_lock(&subs.lock);
+	__atomic_add_fetch(&subs.events_seq, 1, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&subs.wq);
+	pthread_mutex_unlock(&subs.lock);
+}
+
+/* Waits for a read of events that may have started before our caller's. */
+static void mn_events_sync(void)
+{
+	unsigned long seq = __atomic_load_n(&subs.events_seq, __ATOMIC_SEQ_CST);
+
+	if (!(seq & 1))
+		return;
+	pthread_mutex_lock(&subs.lock);
+	while (__atomic_load_n(&subs.events_seq, __ATOMIC_SEQ_CST) == seq)
+		pthread_cond_wait(&subs.wq, &subs.lock);
+	pthread_mutex_unlock(&subs.lock);
+}
+
+/* --- fork and exit ------------------------------------------------------------ */
+
+/* Before fork(): no invalidation half done. */
+void mn_fork_prepare(void)
+{
+	pthread_mutex_lock(&worker.lock);
+	pthread_mutex_lock(&worker.busy);
+}
+
+void mn_fork_parent(void)
+{
+	pthread_mutex_unlock(&worker.busy);
+	pthread_mutex_unlock(&worker.lock);
+}
+
+/* The child has no invalidation thread; it starts one for what is queued. */
+void mn_fork_child(void)
+{
+	pthread_mutex_init(&subs.lock, NULL);
+	pthread_cond_init(&subs.wq, NULL);
+	pthread_mutex_init(&worker.busy, NULL);
+	pthread_mutex_init(&worker.lock, NULL);
+	pthread_cond_init(&worker.cond, NULL);
+	worker.running = false;
+	subs.events_seq &= ~1UL;
+	if (worker.head)
+		mn_thread_start();
+}
+
+/* exit(): every subscription hears that the address space goes away. */
+static void mn_release(void)
+{
+	mn_invalidate(0, ~0UL, UHMM_MMU_NOTIFY_RELEASE, NULL);
+}
+
+static void mn_register_release(void)
+{
+	atexit(mn_release);
+}
+
+/* --- the API --------------------------------------------------------------------- */
+
+UHMM_EXPORT int uhmm_mmu_interval_notifier_insert(struct uhmm_mmu_interval_notifier *sub,
+						  unsigned long start, unsigned long length,
+						  const struct uhmm_mmu_interval_notifier_ops *ops)
+{
+	static pthread_once_t release_once = PTHREAD_ONCE_INIT;
+	unsigned long last;
+	int ret;
+
+	if (!sub || !ops || !ops->invalidate)
+		return -EINVAL;
+	if (!length || __builtin_add_overflow(start, length - 1, &last))
+		return -EOVERFLOW;
+	ret = mm_engine_start();
+	if (ret)
+		return ret;
+	pthread_once(&release_once, mn_register_release);
+	sub->start = start;
+	sub->last = last;
+	sub->ops = ops;
+	pthread_mutex_lock(&subs.lock);
+	if (subs.active) {
+		/* As if being invalidated: read_begin() waits for the end. */
+		sub->invalidate_seq = subs.invalidate_seq;
+		sub->deferred = true;
+		sub->next = subs.deferred;
+		subs.deferred = sub;
+	} else {
+		sub->invalidate_seq = subs.invalidate_seq - 1;
+		sub->deferred = false;
+		sub->next = subs.list;
+		subs.list = sub;
+	}
+	__atomic_add_fetch(&subs.nr, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&subs.lock);
+	return 0;
+}
+
+static void unlink_sub(struct uhmm_mmu_interval_notifier **head,
+		       struct uhmm_mmu_interval_notifier *sub)
+{
+	for (; *head; head = &(*head)->next) {
+		if (*head == sub) {
+			*head = sub->next;
+			return;
+		}
+	}
+	WARN(1, "removing an interval notifier that is not inserted");
+}
+
+UHMM_EXPORT void uhmm_mmu_interval_notifier_remove(struct uhmm_mmu_interval_notifier *sub)
+{
+	if (WARN_ON(!sub))
+		return;
+	pthread_mutex_lock(&subs.lock);
+	while (subs.active && !sub->deferred)
+		pthread_cond_wait(&subs.wq, &subs.lock);
+	unlink_sub(sub->deferred ? &subs.deferred : &subs.list, sub);
+	sub->deferred = false;
+	__atomic_sub_fetch(&subs.nr, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&subs.lock);
+}
+
+UHMM_EXPORT unsigned long uhmm_mmu_interval_read_begin(struct uhmm_mmu_interval_notifier *sub)
+{
+	unsigned long seq;
+
+	pthread_mutex_lock(&subs.lock);
+	seq = __atomic_load_n(&sub->invalidate_seq, __ATOMIC_ACQUIRE);
+	while (seq == subs.invalidate_seq && (seq & 1))
+		pthread_cond_wait(&subs.wq, &subs.lock);
+	pthread_mutex_unlock(&subs.lock);
+	return seq;
+}
+
+UHMM_EXPORT bool uhmm_mmu_interval_read_retry(struct uhmm_mmu_interval_notifier *sub,
+					      unsigned long seq)
+{
+	mn_events_sync();
+	return __atomic_load_n(&sub->invalidate_seq, __ATOMIC_ACQUIRE) != seq;
+}
+
+UHMM_EXPORT bool uhmm_mmu_interval_check_retry(struct uhmm_mmu_interval_notifier *sub,
+					       unsigned long seq)
+{
+	return __atomic_load_n(&sub->invalidate_seq, __ATOMIC_ACQUIRE) != seq;
+}
+
+UHMM_EXPORT void uhmm_mmu_interval_set_seq(struct uhmm_mmu_interval_notifier *sub,
+					   unsigned long cur_seq)
+{
+	__atomic_store_n(&sub->invalidate_seq, cur_seq, __ATOMIC_RELEASE);
+}
+
+/* --- the device's copies -------------------------------------------------------------- */
+
+/* The access to @addr failed: if mprotect() took the permission away, say so. */
+static void access_failed(unsigned long addr, bool write)
+{
+	unsigned long start, end, flags;
+
+	if (vma_lookup_flags(addr, &start, &end, &flags))
+		return;		/* unmapped: its UNMAP event comes from the engine */
+	if (!(flags & UHMM_VM_READ) || (write && !(flags & UHMM_VM_WRITE)))
+		mn_invalidate_async(start, end, UHMM_MMU_NOTIFY_PROTECTION_VMA, NULL);
+}
+
+UHMM_EXPORT long uhmm_access_process_vm(unsigned long addr, void *buf, unsigned long len,
+					bool write)
+{
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)addr, .iov_len = len };
+	ssize_t n;
+
+	if (!buf)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	n = write ? process_vm_writev(getpid(), &local, 1, &remote, 1, 0) :
+		    process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return n;
+	if (n < 0 && errno != EFAULT) {
+		static bool told;
+
+		if (!__atomic_exchange_n(&told, true, __ATOMIC_RELAXED))
+			pr_err("process_vm_%s failed (%s): uhmm devices cannot reach process "
+			       "memory here\n", write ? "writev" : "readv", strerror(errno));
+		return -EFAULT;
+	}
+	access_failed(addr + (n > 0 ? (unsigned long)n : 0), write);
+	return n > 0 ? n : -EFAULT;
+}
