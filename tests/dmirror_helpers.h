@@ -125,4 +125,41 @@ static inline uint64_t system_pages_settled(void)
 	return mm_stats().system_pages;
 }
 
+/* Word i of a filled buffer holds i + seed. */
+static inline void fill(struct hmm_buffer *b, unsigned long npages, int seed)
+{
+	int *p = b->ptr;
+	unsigned long i;
+
+	for (i = 0; i < npages * HMM_PAGE / sizeof(int); i++)
+		p[i] = (int)i + seed;
+}
+
+static inline void check(const void *buf, unsigned long npages, int seed)
+{
+	const int *p = buf;
+	unsigned long i;
+
+	for (i = 0; i < npages * HMM_PAGE / sizeof(int); i++)
+		if (p[i] != (int)i + seed)
+			HARNESS_FAIL("word %lu is %d, expected %d", i, p[i], (int)i + seed);
+}
+
+static inline struct dmirror_api setup(int *fd, int index)
+{
+	struct dmirror_api api;
+
+	require_fault_engine();
+	api = dmirror_api();
+	*fd = api.open(index);
+	ASSERT_GE(*fd, 0);
+	return api;
+}
+
+static inline struct hmm_buffer *anon_buffer(unsigned long npages)
+{
+	return hmm_buffer_alloc(npages * HMM_PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS);
+}
+
 #endif

@@ -16,42 +16,6 @@
 
 #define NPAGES	64UL
 
-static void fill(struct hmm_buffer *b, unsigned long npages, int seed)
-{
-	int *p = b->ptr;
-	unsigned long i;
-
-	for (i = 0; i < npages * HMM_PAGE / sizeof(int); i++)
-		p[i] = (int)i + seed;
-}
-
-static void check(const void *buf, unsigned long npages, int seed)
-{
-	const int *p = buf;
-	unsigned long i;
-
-	for (i = 0; i < npages * HMM_PAGE / sizeof(int); i++)
-		if (p[i] != (int)i + seed)
-			HARNESS_FAIL("word %lu is %d, expected %d", i, p[i], (int)i + seed);
-}
-
-static struct dmirror_api setup(int *fd, int index)
-{
-	struct dmirror_api api;
-
-	require_fault_engine();
-	api = dmirror_api();
-	*fd = api.open(index);
-	ASSERT_GE(*fd, 0);
-	return api;
-}
-
-static struct hmm_buffer *anon_buffer(unsigned long npages)
-{
-	return hmm_buffer_alloc(npages * HMM_PAGE, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS);
-}
-
 /* Migrate anonymous memory to device memory and read it back through the device. */
 TEST(migrate)
 {

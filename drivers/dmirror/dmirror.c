@@ -8,11 +8,17 @@
  * a list through page->zone_device_data.  Each open handle has a device page
  * table: which device page holds each address the handle migrated.
  *
- * Commands are the kernel test device's; this file implements
- * MIGRATE_TO_DEV, MIGRATE_TO_SYS, RELEASE and FLAGS.
+ * Each handle also mirrors the process: an interval notifier over the whole
+ * address space keeps its page table honest, READ and WRITE fill it with
+ * hmm_range_fault() where it has nothing, and the device reaches a system
+ * page at its address through uhmm_access_process_vm(), a device page in its
+ * chunk's arena.
+ *
+ * Commands are the kernel test device's, with its numbers, struct and errors.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +26,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <uhmm/device.h>
+#include <uhmm/hmm.h>
 #include <uhmm/migrate.h>
+#include <uhmm/mmu_notifier.h>
 #include <uhmm/module.h>
 #include <uhmm/resource.h>
 
@@ -31,8 +41,20 @@
 #define DEVMEM_CHUNKS_MAX	16
 #define MIGRATE_BATCH		512	/* pages per migrate_vma call (2 MiB) */
 #define MAX_HANDLES		64
-#define PT_WRITE		1UL	/* device page table entry: writable */
 #define EVICT_TRIES		100
+#define FAULT_BATCH		64	/* pages per hmm_range_fault() call, as the kernel's */
+#define RANGE_FAULT_TIMEOUT_NS	1000000000L	/* HMM_RANGE_DEFAULT_TIMEOUT */
+#define FAULT_RETRIES		16	/* faults in a row at one address before -EFAULT */
+
+/*
+ * A device page table entry: the device page (or, with PT_ATOMIC, the page
+ * held for exclusive access), or PT_SYSTEM for a system page the device
+ * reaches at its address; PT_WRITE if it may write.
+ */
+#define PT_WRITE		1UL
+#define PT_SYSTEM		2UL
+#define PT_ATOMIC		4UL
+#define PT_FLAGS		7UL
 
 struct dmirror_device;
 
@@ -65,6 +87,13 @@ struct dmirror {
 	pthread_mutex_t mutex;			/* protects pt and flags */
 	struct dmirror_pt pt;
 	uint64_t flags;
+	struct uhmm_mmu_interval_notifier notifier;	/* the whole address space */
+};
+
+/* A notifier that only watches one snapshot. */
+struct dmirror_interval {
+	struct uhmm_mmu_interval_notifier notifier;
+	struct dmirror *dmirror;
 };
 
 static struct dmirror_device mdevices[HMM_DMIRROR_NR_DEVICES];
@@ -174,7 +203,29 @@ static void pt_erase(struct dmirror_pt *pt, unsigned long key)
 
 static struct uhmm_page *entry_page(uintptr_t entry)
 {
-	return (struct uhmm_page *)(entry & ~PT_WRITE);
+	return (struct uhmm_page *)(entry & ~PT_FLAGS);
+}
+
+/* Drops every entry in [start, end) (the kernel's dmirror_do_update()). */
+static void pt_erase_range(struct dmirror_pt *pt, unsigned long start, unsigned long end)
+{
+	unsigned long first = start >> UHMM_PAGE_SHIFT, last = (end - 1) >> UHMM_PAGE_SHIFT, k;
+	size_t i;
+
+	if (!pt->used)
+		return;
+	if (last - first < pt->cap) {
+		for (k = first; k <= last; k++)
+			pt_erase(pt, k);
+		return;
+	}
+	for (i = 0; i < pt->cap;) {
+		k = pt->keys[i];
+		if (k != PT_EMPTY && k >= first && k <= last)
+			pt_erase(pt, k);	/* may move a later key here: look again */
+		else
+			i++;
+	}
 }
 
 /* --- device memory ----------------------------------------------------------- */
@@ -371,46 +422,321 @@ static void dmirror_migrate_finalize_and_map(struct uhmm_migrate_vma *args,
 	pthread_mutex_unlock(&mdevice->lock);
 }
 
-/* Copies [start, end) out of device memory through the device page table. */
-static int dmirror_do_read(struct dmirror *dmirror, unsigned long start, unsigned long end,
-			   char *bounce, uint64_t *cpages)
+/* --- the mirror ---------------------------------------------------------------- */
+
+static bool dmirror_interval_invalidate(struct uhmm_mmu_interval_notifier *mni,
+					const struct uhmm_mmu_notifier_range *range,
+					unsigned long cur_seq)
 {
-	unsigned long addr;
+	struct dmirror *dmirror = (struct dmirror *)((char *)mni - offsetof(struct dmirror, notifier));
+
+	/* Its own migrations: the migration itself updates the table. */
+	if (range->event == UHMM_MMU_NOTIFY_MIGRATE && range->owner == dmirror->mdevice)
+		return true;
+	if (uhmm_mmu_notifier_range_blockable(range))
+		pthread_mutex_lock(&dmirror->mutex);
+	else if (pthread_mutex_trylock(&dmirror->mutex))
+		return false;
+	uhmm_mmu_interval_set_seq(mni, cur_seq);
+	pt_erase_range(&dmirror->pt, range->start, range->end);
+	pthread_mutex_unlock(&dmirror->mutex);
+	return true;
+}
+
+static const struct uhmm_mmu_interval_notifier_ops dmirror_min_ops = {
+	.invalidate = dmirror_interval_invalidate,
+};
+
+static long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Records what hmm_range_fault() found; dmirror->mutex held. */
+static int dmirror_do_fault(struct dmirror *dmirror, struct uhmm_hmm_range *range)
+{
+	unsigned long addr, *pfns = range->hmm_pfns;
+	int ret;
+
+	for (addr = range->start; addr < range->end; addr += UHMM_PAGE_SIZE, pfns++) {
+		struct uhmm_page *page = uhmm_hmm_pfn_to_page(*pfns);
+		uintptr_t entry;
+
+		/* Asked to fault everything in: an error entry would be a bug. */
+		if (!(*pfns & UHMM_HMM_PFN_VALID) || (*pfns & UHMM_HMM_PFN_ERROR))
+			return -EFAULT;
+		entry = page && uhmm_is_zone_device_page(page) ? (uintptr_t)page : PT_SYSTEM;
+		if (*pfns & UHMM_HMM_PFN_WRITE)
+			entry |= PT_WRITE;
+		else if (range->default_flags & UHMM_HMM_PFN_REQ_WRITE)
+			return -EFAULT;
+		ret = pt_store(&dmirror->pt, addr >> UHMM_PAGE_SHIFT, entry);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * hmm_range_fault() until a look survives to the commit (the kernel's
+ * dmirror_range_fault()); returns 0 with dmirror->mutex held.
+ */
+static int dmirror_range_fault_locked(struct dmirror *dmirror, struct uhmm_hmm_range *range)
+{
+	long timeout = now_ns() + RANGE_FAULT_TIMEOUT_NS;
+	int ret;
+
+	for (;;) {
+		if (now_ns() > timeout)
+			return -EBUSY;
+		range->notifier_seq = uhmm_mmu_interval_read_begin(range->notifier);
+		ret = uhmm_hmm_range_fault(range);
+		if (ret == -EBUSY)
+			continue;
+		if (ret)
+			return ret;
+		pthread_mutex_lock(&dmirror->mutex);
+		if (!uhmm_mmu_interval_read_retry(range->notifier, range->notifier_seq))
+			return 0;
+		pthread_mutex_unlock(&dmirror->mutex);
+	}
+}
+
+static int dmirror_fault(struct dmirror *dmirror, unsigned long start, unsigned long end,
+			 bool write)
+{
+	unsigned long pfns[FAULT_BATCH], addr;
+	struct uhmm_hmm_range range = {
+		.notifier = &dmirror->notifier,
+		.hmm_pfns = pfns,
+		.default_flags = UHMM_HMM_PFN_REQ_FAULT | (write ? UHMM_HMM_PFN_REQ_WRITE : 0),
+		.dev_private_owner = dmirror->mdevice,
+	};
 	int ret = 0;
 
-	pthread_mutex_lock(&dmirror->mutex);
-	for (addr = start; addr < end; addr += UHMM_PAGE_SIZE) {
-		struct uhmm_page *page = entry_page(pt_load(&dmirror->pt, addr >> UHMM_PAGE_SHIFT));
-
-		if (!page) {
-			ret = -ENOENT;
+	for (addr = start; addr < end; addr = range.end) {
+		range.start = addr;
+		range.end = end - addr > FAULT_BATCH * UHMM_PAGE_SIZE ?
+			    addr + FAULT_BATCH * UHMM_PAGE_SIZE : end;
+		ret = dmirror_range_fault_locked(dmirror, &range);
+		if (ret)
 			break;
-		}
-		if (bounce)
-			memcpy(bounce + (addr - start), backing(page), UHMM_PAGE_SIZE);
+		ret = dmirror_do_fault(dmirror, &range);
+		pthread_mutex_unlock(&dmirror->mutex);
+		if (ret)
+			break;
+	}
+	return ret;
+}
+
+/*
+ * One page through the device page table; dmirror->mutex held.  A system
+ * page the device can no longer reach (unmapped, or its permission taken)
+ * loses its entry: the caller faults again and hmm_range_fault() says why.
+ */
+static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf, bool write)
+{
+	unsigned long key = addr >> UHMM_PAGE_SHIFT;
+	uintptr_t entry = pt_load(&dmirror->pt, key);
+	void *mem;
+
+	if (!entry || (write && !(entry & PT_WRITE)))
+		return -ENOENT;
+	if (entry & PT_SYSTEM) {
+		if (uhmm_access_process_vm(addr, buf, UHMM_PAGE_SIZE, write) == UHMM_PAGE_SIZE)
+			return 0;
+		pt_erase(&dmirror->pt, key);
+		return -ENOENT;
+	}
+	mem = entry & PT_ATOMIC ? uhmm_page_address(entry_page(entry)) : backing(entry_page(entry));
+	if (write)
+		memcpy(mem, buf, UHMM_PAGE_SIZE);
+	else
+		memcpy(buf, mem, UHMM_PAGE_SIZE);
+	return 0;
+}
+
+/*
+ * Copies [start, end) through the device page table, into or out of @bounce,
+ * which holds the command's range from @base; a NULL @bounce only counts.
+ */
+static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned long end,
+			 unsigned long base, char *bounce, uint64_t *cpages, bool write)
+{
+	char page[UHMM_PAGE_SIZE];
+	unsigned long addr, seq;
+	int ret = 0;
+
+	/*
+	 * uhmm runs the ops for munmap() just after it returns: an entry is
+	 * used only if no invalidation is pending (the kernel's ops run before).
+	 */
+	for (;;) {
+		seq = uhmm_mmu_interval_read_begin(&dmirror->notifier);
+		pthread_mutex_lock(&dmirror->mutex);
+		if (!uhmm_mmu_interval_read_retry(&dmirror->notifier, seq))
+			break;
+		pthread_mutex_unlock(&dmirror->mutex);
+	}
+	for (addr = start; addr < end; addr += UHMM_PAGE_SIZE) {
+		ret = dmirror_access(dmirror, addr, bounce ? bounce + (addr - base) : page, write);
+		if (ret)
+			break;
 		(*cpages)++;
 	}
 	pthread_mutex_unlock(&dmirror->mutex);
 	return ret;
 }
 
-/* The device writes process memory only through a checked copy. */
-static int copy_to_process(uint64_t dst, const void *src, size_t len)
+static int dmirror_do_read(struct dmirror *dmirror, unsigned long start, unsigned long end,
+			   unsigned long base, char *bounce, uint64_t *cpages)
 {
-	struct iovec local = { .iov_base = (void *)src, .iov_len = len };
-	struct iovec remote = { .iov_base = (void *)(uintptr_t)dst, .iov_len = len };
-	ssize_t n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+	return dmirror_do_rw(dmirror, start, end, base, bounce, cpages, false);
+}
 
-	if (n == (ssize_t)len)
-		return 0;
-	if (n < 0 && errno == EFAULT)
-		return -EFAULT;
-	/* process_vm_writev may be forbidden (seccomp): a plain copy then. */
-	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
-		memcpy((void *)(uintptr_t)dst, src, len);
-		return 0;
+/*
+ * READ and WRITE: copy through the device page table, faulting in what it
+ * lacks (counted in cmd->faults), as the kernel's dmirror_read/write().
+ */
+static int dmirror_rw(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd, bool write)
+{
+	unsigned long start = cmd->addr, size = cmd->npages << UHMM_PAGE_SHIFT;
+	unsigned long end = start + size, last_fault = ~0UL;
+	unsigned int retries = 0;
+	char *bounce = malloc(size ? size : 1);
+	int ret;
+
+	if (!bounce)
+		return -ENOMEM;
+	if (write && uhmm_access_process_vm(cmd->ptr, bounce, size, false) != (long)size) {
+		ret = -EFAULT;
+		goto out;
 	}
-	return -EFAULT;
+	for (;;) {
+		ret = dmirror_do_rw(dmirror, start, end, cmd->addr, bounce, &cmd->cpages, write);
+		if (ret != -ENOENT)
+			break;
+		start = cmd->addr + (cmd->cpages << UHMM_PAGE_SHIFT);
+		/* A page the device keeps failing to reach although it is mapped. */
+		retries = start == last_fault ? retries + 1 : 0;
+		last_fault = start;
+		if (retries > FAULT_RETRIES) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = dmirror_fault(dmirror, start, end, write);
+		if (ret)
+			break;
+		cmd->faults++;
+	}
+	if (!ret && !write && uhmm_access_process_vm(cmd->ptr, bounce, size, true) != (long)size)
+		ret = -EFAULT;
+out:
+	free(bounce);
+	return ret;
+}
+
+/* --- snapshot ------------------------------------------------------------------------ */
+
+static unsigned char dmirror_mkentry(struct dmirror *dmirror, unsigned long entry)
+{
+	struct uhmm_page *page;
+	unsigned char perm;
+	unsigned int order;
+
+	if (entry & UHMM_HMM_PFN_ERROR)
+		return HMM_DMIRROR_PROT_ERROR;
+	if (!(entry & UHMM_HMM_PFN_VALID))
+		return HMM_DMIRROR_PROT_NONE;
+	page = uhmm_hmm_pfn_to_page(entry);
+	if (page && uhmm_is_device_private_page(page))
+		perm = page_chunk(page)->mdevice == dmirror->mdevice ?
+		       HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL : HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
+	else if (uhmm_is_zero_pfn(uhmm_hmm_pfn_to_pfn(entry)))
+		perm = HMM_DMIRROR_PROT_ZERO;
+	else
+		perm = HMM_DMIRROR_PROT_NONE;
+	perm |= entry & UHMM_HMM_PFN_WRITE ? HMM_DMIRROR_PROT_WRITE : HMM_DMIRROR_PROT_READ;
+	order = uhmm_hmm_pfn_to_map_order(entry);
+	if (order == 21 - UHMM_PAGE_SHIFT)
+		perm |= HMM_DMIRROR_PROT_PMD;
+	else if (order == 30 - UHMM_PAGE_SHIFT)
+		perm |= HMM_DMIRROR_PROT_PUD;
+	return perm;
+}
+
+static bool dmirror_snapshot_invalidate(struct uhmm_mmu_interval_notifier *mni,
+					const struct uhmm_mmu_notifier_range *range,
+					unsigned long cur_seq)
+{
+	struct dmirror_interval *dmi = (struct dmirror_interval *)mni;
+
+	(void)range;
+	/* Any change in the interval spoils the whole snapshot. */
+	pthread_mutex_lock(&dmi->dmirror->mutex);
+	uhmm_mmu_interval_set_seq(mni, cur_seq);
+	pthread_mutex_unlock(&dmi->dmirror->mutex);
+	return true;
+}
+
+static const struct uhmm_mmu_interval_notifier_ops dmirror_mrn_ops = {
+	.invalidate = dmirror_snapshot_invalidate,
+};
+
+static int dmirror_range_snapshot(struct dmirror *dmirror, struct uhmm_hmm_range *range,
+				  unsigned char *perm)
+{
+	struct dmirror_interval notifier = { .dmirror = dmirror };
+	unsigned long i, n = (range->end - range->start) >> UHMM_PAGE_SHIFT;
+	int ret;
+
+	range->notifier = &notifier.notifier;
+	ret = uhmm_mmu_interval_notifier_insert(range->notifier, range->start,
+						range->end - range->start, &dmirror_mrn_ops);
+	if (ret)
+		return ret;
+	ret = dmirror_range_fault_locked(dmirror, range);
+	if (!ret) {
+		for (i = 0; i < n; i++)
+			perm[i] = dmirror_mkentry(dmirror, range->hmm_pfns[i]);
+		pthread_mutex_unlock(&dmirror->mutex);
+	}
+	uhmm_mmu_interval_notifier_remove(range->notifier);
+	return ret;
+}
+
+static int dmirror_snapshot(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT);
+	unsigned long pfns[FAULT_BATCH], addr, n;
+	unsigned char perm[FAULT_BATCH];
+	uint64_t uptr = cmd->ptr;
+	struct uhmm_hmm_range range = {
+		.hmm_pfns = pfns,
+		.dev_private_owner = dmirror->mdevice,
+	};
+	int ret = 0;
+
+	for (addr = start; addr < end; addr = range.end) {
+		range.start = addr;
+		range.end = end - addr > FAULT_BATCH * UHMM_PAGE_SIZE ?
+			    addr + FAULT_BATCH * UHMM_PAGE_SIZE : end;
+		memset(pfns, 0, sizeof(pfns));
+		ret = dmirror_range_snapshot(dmirror, &range, perm);
+		if (ret)
+			break;
+		n = (range.end - range.start) >> UHMM_PAGE_SHIFT;
+		if (uhmm_access_process_vm(uptr, perm, n, true) != (long)n) {
+			ret = -EFAULT;
+			break;
+		}
+		cmd->cpages += n;
+		uptr += n;
+	}
+	return ret;
 }
 
 /*
@@ -466,9 +792,10 @@ static int dmirror_migrate_to_device(struct dmirror *dmirror, struct hmm_dmirror
 	bounce = cmd->ptr ? malloc(end - start) : NULL;
 	if (cmd->ptr && !bounce)
 		return -ENOMEM;
-	ret = dmirror_do_read(dmirror, start, end, bounce, &cmd->cpages);
-	if (!ret && bounce)
-		ret = copy_to_process(cmd->ptr, bounce, end - start);
+	ret = dmirror_do_read(dmirror, start, end, start, bounce, &cmd->cpages);
+	if (!ret && bounce &&
+	    uhmm_access_process_vm(cmd->ptr, bounce, end - start, true) != (long)(end - start))
+		ret = -EFAULT;
 	free(bounce);
 	return ret;
 }
@@ -671,6 +998,12 @@ int dmirror_open(int index)
 		return -ENOMEM;
 	dmirror->mdevice = &mdevices[index];
 	pthread_mutex_init(&dmirror->mutex, NULL);
+	fd = uhmm_mmu_interval_notifier_insert(&dmirror->notifier, 0, ~0UL & ~(UHMM_PAGE_SIZE - 1),
+					       &dmirror_min_ops);
+	if (fd) {
+		free(dmirror);
+		return fd;
+	}
 	pthread_mutex_lock(&handles_lock);
 	for (fd = 0; fd < MAX_HANDLES && handles[fd]; fd++)
 		;
@@ -678,6 +1011,7 @@ int dmirror_open(int index)
 		handles[fd] = dmirror;
 	pthread_mutex_unlock(&handles_lock);
 	if (fd == MAX_HANDLES) {
+		uhmm_mmu_interval_notifier_remove(&dmirror->notifier);
 		free(dmirror);
 		return -EMFILE;
 	}
@@ -691,10 +1025,12 @@ static void dmirror_forget(struct dmirror *dmirror)
 	struct dmirror_device *mdevice = dmirror->mdevice;
 	size_t i;
 
+	uhmm_mmu_interval_notifier_remove(&dmirror->notifier);
 	pthread_mutex_lock(&mdevice->lock);
 	pthread_mutex_lock(&dmirror->mutex);
 	for (i = 0; i < dmirror->pt.cap; i++)
-		if (dmirror->pt.keys[i] != PT_EMPTY)
+		if (dmirror->pt.keys[i] != PT_EMPTY &&
+		    !(dmirror->pt.vals[i] & (PT_SYSTEM | PT_ATOMIC)))
 			entry_page(dmirror->pt.vals[i])->zone_device_data = NULL;
 	pthread_mutex_unlock(&dmirror->mutex);
 	pthread_mutex_unlock(&mdevice->lock);
@@ -759,11 +1095,16 @@ int dmirror_ioctl(int fd, unsigned long request, struct hmm_dmirror_cmd *ucmd)
 		ret = 0;
 		break;
 	case HMM_DMIRROR_READ:
+		ret = dmirror_rw(dmirror, &cmd, false);
+		break;
 	case HMM_DMIRROR_WRITE:
+		ret = dmirror_rw(dmirror, &cmd, true);
+		break;
 	case HMM_DMIRROR_SNAPSHOT:
+		ret = dmirror_snapshot(dmirror, &cmd);
+		break;
 	case HMM_DMIRROR_EXCLUSIVE:
 	case HMM_DMIRROR_CHECK_EXCLUSIVE:
-		/* These need hmm_range_fault() and interval notifiers. */
 		return -EOPNOTSUPP;
 	default:
 		return -EINVAL;

@@ -41,9 +41,12 @@
  * notifier, as nothing can be mirrored there.
  *
  * Differences from the kernel, each forced by user space:
- *  - munmap() and mremap() return once uhmm has read their event, and the
- *    ops run just after (the kernel runs them before the pages go).  A
- *    read_retry() that starts after munmap() returned reports the change.
+ *  - munmap(), madvise() and mremap() return once uhmm has read their
+ *    event, and the ops run just after (the kernel runs them before the
+ *    pages go).  A read_begin() or read_retry() that starts after munmap()
+ *    returned sees the change, so a driver that uses what it mirrored (not
+ *    only one that commits it) does so between read_begin() and a false
+ *    read_retry() under its lock, as dmirror's READ and WRITE do.
  *  - mprotect() produces no event.  Every access a uhmm device makes to
  *    process memory goes through uhmm_access_process_vm(), which the kernel
  *    checks against the mapping's current permissions at that moment; the

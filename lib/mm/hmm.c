@@ -58,6 +58,8 @@ struct uhmm_pm_scan_arg {
 #endif
 
 #define PMD_ORDER		9
+/* vma_info.flags, here only: the mapping is registered for write-protection */
+#define UHMM_VM_WRITE_PROTECTABLE	(1UL << 31)
 #define FAULT_RUN_MAX		512	/* pages faulted per look */
 
 enum { NEED_FAULT = 1, NEED_WRITE_FAULT = 2 };
@@ -185,7 +187,7 @@ static void protect_zero_pages(struct hmm_walk *w, unsigned long start, unsigned
 	struct uhmm_hmm_range *range = w->range;
 	unsigned long addr = start, run;
 
-	if (!(w->vma.flags & UHMM_VM_WRITE))
+	if (!(w->vma.flags & UHMM_VM_WRITE) || !(w->vma.flags & UHMM_VM_WRITE_PROTECTABLE))
 		return;
 	while (addr < end) {
 		if (uhmm_hmm_pfn_to_pfn(*pfn_slot(range, addr)) != UHMM_ZERO_PFN ||
@@ -306,13 +308,20 @@ static int walk_range(struct hmm_walk *w, unsigned long *addr)
 		return ret;
 	}
 	end = w->vma.end < range->end ? w->vma.end : range->end;
-	if (!(w->vma.flags & UHMM_VM_READ) ||
-	    mm_register_range(w->vma.start, w->vma.end, MM_REG_WP)) {
-		/* No read access, or a mapping whose changes uhmm cannot hear of. */
+	if (!(w->vma.flags & UHMM_VM_READ)) {
 		ret = fill_error(range, *addr, end);
 		*addr = end;
 		return ret;
 	}
+	/*
+	 * Watch the mapping.  userfaultfd cannot register every mapping (a file
+	 * on a disk filesystem): such a mirror hears of munmap and mprotect
+	 * only through the device's failed accesses (uhmm_access_process_vm()).
+	 */
+	if (mm_register_range(w->vma.start, w->vma.end, MM_REG_WP))
+		w->vma.flags &= ~UHMM_VM_WRITE_PROTECTABLE;
+	else
+		w->vma.flags |= UHMM_VM_WRITE_PROTECTABLE;
 	return walk_mapping(w, addr, end);
 }
 

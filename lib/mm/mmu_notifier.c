@@ -419,8 +419,12 @@ static void access_failed(unsigned long addr, bool write)
 {
 	unsigned long start, end, flags;
 
-	if (vma_lookup_flags(addr, &start, &end, &flags))
-		return;		/* unmapped: its UNMAP event comes from the engine */
+	addr = ALIGN_DOWN(addr, UHMM_PAGE_SIZE);
+	if (vma_lookup_flags(addr, &start, &end, &flags)) {
+		/* Unmapped.  A watched range's event may still be queued: no harm in two. */
+		mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_UNMAP, NULL);
+		return;
+	}
 	if (!(flags & UHMM_VM_READ) || (write && !(flags & UHMM_VM_WRITE)))
 		mn_invalidate_async(start, end, UHMM_MMU_NOTIFY_PROTECTION_VMA, NULL);
 }
