@@ -35,6 +35,7 @@ static const char *const gpl_tier[] = {
 	"uhmm_mmu_interval_notifier_insert", "uhmm_mmu_interval_notifier_remove",
 	"uhmm_mmu_interval_read_begin", "uhmm_mmu_interval_read_retry",
 	"uhmm_mmu_interval_check_retry", "uhmm_mmu_interval_set_seq",
+	"uhmm_make_device_exclusive",
 	"uhmm_devm_add_action", "uhmm_devm_add_action_or_reset", "uhmm_devm_remove_action",
 	"uhmm_devm_release_action", "uhmm_devm_kmalloc", "uhmm_devm_kzalloc",
 	"uhmm_devm_kfree",

@@ -526,3 +526,90 @@ TEST(mirror_bad_input)
 	ASSERT_EQ(((unsigned char *)b->mirror)[0], HMM_DMIRROR_PROT_ERROR);
 	hmm_buffer_free(b);
 }
+
+/* The kernel's hmm_exclusive: the device holds the pages; a CPU access takes them back. */
+TEST(exclusive)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	int *p = b->ptr;
+	unsigned long i;
+
+	fill(b, NPAGES, 70);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_EXCLUSIVE, b, NPAGES), 0);
+	ASSERT_EQ(b->cpages, NPAGES);
+	check(b->mirror, NPAGES, 70);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_CHECK_EXCLUSIVE, b, NPAGES), -EPERM);
+	/* The device writes while it holds them... */
+	fill_mirror(b, NPAGES, 80);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_WRITE, b, NPAGES), 0);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_CHECK_EXCLUSIVE, b, NPAGES), -EPERM);
+	/* ...and the CPU, taking them back, sees it. */
+	for (i = 0; i < NPAGES * HMM_PAGE / sizeof(int); i++)
+		ASSERT_EQ(p[i]++, (int)i + 80);
+	check(b->ptr, NPAGES, 81);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_CHECK_EXCLUSIVE, b, NPAGES), 0);
+	device_read_ok(&api, fd, b, NPAGES, 81);
+	hmm_buffer_free(b);
+}
+
+/* The kernel's hmm_exclusive_mprotect: a device write after mprotect(PROT_READ) fails. */
+TEST(exclusive_mprotect)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+
+	fill(b, NPAGES, 90);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_EXCLUSIVE, b, NPAGES), 0);
+	check(b->mirror, NPAGES, 90);
+	ASSERT_EQ(mprotect(b->ptr, NPAGES * HMM_PAGE, PROT_READ), 0);
+	fill_mirror(b, NPAGES, 91);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_WRITE, b, NPAGES), -EPERM);
+	check(b->ptr, NPAGES, 90);
+	hmm_buffer_free(b);
+}
+
+/* The kernel's hmm_exclusive_cow: fork() takes the pages back; both copies write. */
+TEST(exclusive_fork)
+{
+	int fd, status;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	int *p = b->ptr;
+	unsigned long i;
+	pid_t pid;
+
+	fill(b, NPAGES, 100);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_EXCLUSIVE, b, NPAGES), 0);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	for (i = 0; i < NPAGES * HMM_PAGE / sizeof(int); i++)
+		if (p[i]++ != (int)i + 100)
+			HARNESS_FAIL("word %lu changed", i);
+	check(b->ptr, NPAGES, 101);
+	if (!pid)
+		_exit(0);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_CHECK_EXCLUSIVE, b, NPAGES), 0);
+	hmm_buffer_free(b);
+}
+
+/* Only private anonymous writable memory can be held exclusively. */
+TEST(exclusive_bad_mappings)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *s = hmm_buffer_alloc(NPAGES * HMM_PAGE, PROT_READ | PROT_WRITE,
+						MAP_SHARED | MAP_ANONYMOUS);
+	struct hmm_buffer *r = hmm_buffer_alloc(NPAGES * HMM_PAGE, PROT_READ,
+						MAP_PRIVATE | MAP_ANONYMOUS);
+
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_EXCLUSIVE, s, 1), -EOPNOTSUPP);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_EXCLUSIVE, r, 1), -EFAULT);
+	hmm_buffer_free(s);
+	hmm_buffer_free(r);
+}

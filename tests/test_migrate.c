@@ -411,3 +411,21 @@ TEST(bad_input)
 	hmm_buffer_free(b);
 	api.close(fd);
 }
+
+/* Pages that came back into a read-only mapping (copied, not moved) migrate again. */
+TEST(migrate_again_after_read_only_fault)
+{
+	int fd, round;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+
+	fill(b, NPAGES, 17);
+	for (round = 0; round < 4; round++) {
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+		ASSERT_EQ(b->cpages, NPAGES);
+		ASSERT_EQ(mprotect(b->ptr, NPAGES * HMM_PAGE, PROT_READ), 0);
+		check(b->ptr, NPAGES, 17);
+		ASSERT_EQ(mprotect(b->ptr, NPAGES * HMM_PAGE, PROT_READ | PROT_WRITE), 0);
+	}
+	hmm_buffer_free(b);
+}

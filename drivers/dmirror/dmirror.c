@@ -537,7 +537,8 @@ static int dmirror_fault(struct dmirror *dmirror, unsigned long start, unsigned 
  * page the device can no longer reach (unmapped, or its permission taken)
  * loses its entry: the caller faults again and hmm_range_fault() says why.
  */
-static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf, bool write)
+static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf, bool write,
+			  struct uhmm_vma *vma)
 {
 	unsigned long key = addr >> UHMM_PAGE_SHIFT;
 	uintptr_t entry = pt_load(&dmirror->pt, key);
@@ -548,6 +549,17 @@ static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf
 	if (entry & PT_SYSTEM) {
 		if (uhmm_access_process_vm(addr, buf, UHMM_PAGE_SIZE, write) == UHMM_PAGE_SIZE)
 			return 0;
+		pt_erase(&dmirror->pt, key);
+		return -ENOENT;
+	}
+	/*
+	 * A page held in device memory or for exclusive access is not reached
+	 * through the CPU's mapping, so nothing checks it: look at the
+	 * mapping's permissions here (mprotect() sends no invalidation).
+	 */
+	if ((addr < vma->start || addr >= vma->end) && uhmm_vma_lookup(addr, vma))
+		vma->start = vma->end = vma->flags = 0;
+	if (!(vma->flags & (write ? UHMM_VM_WRITE : UHMM_VM_READ))) {
 		pt_erase(&dmirror->pt, key);
 		return -ENOENT;
 	}
@@ -567,6 +579,7 @@ static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned 
 			 unsigned long base, char *bounce, uint64_t *cpages, bool write)
 {
 	char page[UHMM_PAGE_SIZE];
+	struct uhmm_vma vma = { 0 };
 	unsigned long addr, seq;
 	int ret = 0;
 
@@ -582,7 +595,8 @@ static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned 
 		pthread_mutex_unlock(&dmirror->mutex);
 	}
 	for (addr = start; addr < end; addr += UHMM_PAGE_SIZE) {
-		ret = dmirror_access(dmirror, addr, bounce ? bounce + (addr - base) : page, write);
+		ret = dmirror_access(dmirror, addr, bounce ? bounce + (addr - base) : page, write,
+				     &vma);
 		if (ret)
 			break;
 		(*cpages)++;
@@ -636,6 +650,56 @@ static int dmirror_rw(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd, bool
 		ret = -EFAULT;
 out:
 	free(bounce);
+	return ret;
+}
+
+/* --- exclusive access ------------------------------------------------------------- */
+
+/* HMM_DMIRROR_EXCLUSIVE: take each page for atomic access, and read it back. */
+static int dmirror_exclusive(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT), addr;
+	char *bounce;
+	int ret = 0;
+
+	for (addr = start; addr < end; addr += UHMM_PAGE_SIZE) {
+		struct uhmm_page *page = uhmm_make_device_exclusive(addr, NULL);
+
+		if (!page)
+			return -errno;
+		pthread_mutex_lock(&dmirror->mutex);
+		/* The device may write it too: the CPU sees that once it takes it back. */
+		ret = pt_store(&dmirror->pt, addr >> UHMM_PAGE_SHIFT,
+			       (uintptr_t)page | PT_ATOMIC | PT_WRITE);
+		pthread_mutex_unlock(&dmirror->mutex);
+		uhmm_unlock_page(page);
+		uhmm_put_page(page);
+		if (ret)
+			return ret;
+	}
+	/* Return the data for verification. */
+	bounce = malloc(end - start);
+	if (!bounce)
+		return -ENOMEM;
+	ret = dmirror_do_read(dmirror, start, end, start, bounce, &cmd->cpages);
+	if (!ret &&
+	    uhmm_access_process_vm(cmd->ptr, bounce, end - start, true) != (long)(end - start))
+		ret = -EFAULT;
+	free(bounce);
+	return ret;
+}
+
+/* HMM_DMIRROR_CHECK_EXCLUSIVE: 0 once no page of the range is held atomically. */
+static int dmirror_check_atomic(struct dmirror *dmirror, unsigned long start, unsigned long end)
+{
+	unsigned long addr;
+	int ret = 0;
+
+	pthread_mutex_lock(&dmirror->mutex);
+	for (addr = start; addr < end && !ret; addr += UHMM_PAGE_SIZE)
+		if (pt_load(&dmirror->pt, addr >> UHMM_PAGE_SHIFT) & PT_ATOMIC)
+			ret = -EPERM;
+	pthread_mutex_unlock(&dmirror->mutex);
 	return ret;
 }
 
@@ -1104,8 +1168,12 @@ int dmirror_ioctl(int fd, unsigned long request, struct hmm_dmirror_cmd *ucmd)
 		ret = dmirror_snapshot(dmirror, &cmd);
 		break;
 	case HMM_DMIRROR_EXCLUSIVE:
+		ret = dmirror_exclusive(dmirror, &cmd);
+		break;
 	case HMM_DMIRROR_CHECK_EXCLUSIVE:
-		return -EOPNOTSUPP;
+		ret = dmirror_check_atomic(dmirror, cmd.addr,
+					   cmd.addr + (cmd.npages << UHMM_PAGE_SHIFT));
+		break;
 	default:
 		return -EINVAL;
 	}

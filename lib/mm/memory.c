@@ -77,6 +77,10 @@ static void unmap_one(unsigned long addr, uintptr_t pte, void *arg)
 	struct uhmm_page *page = pte_page(pte);
 
 	(void)arg;
+	if (pte_is_exclusive(pte)) {
+		exclusive_unmapped(addr, pte_exclusive_page(pte));
+		return;
+	}
 	pt_set(addr, 0);
 	if (page) {
 		page->mapping = NULL;
@@ -126,7 +130,7 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
 	for (i = 0; i < b.n; i++)
 		pt_set(from + b.e[i].off, 0);
 	for (i = 0; i < b.n; i++) {
-		struct uhmm_page *page = pte_page(b.e[i].pte);
+		struct uhmm_page *page = pte_page(b.e[i].pte) ?: pte_exclusive_page(b.e[i].pte);
 
 		if (pt_set(to + b.e[i].off, b.e[i].pte)) {
 			WARN(1, "out of memory moving a device page entry");
@@ -207,6 +211,12 @@ again:
 	if (!pte) {
 		pthread_mutex_unlock(&pt_lock);
 		fault_zero(addr);
+		goto out;
+	}
+	if (pte_is_exclusive(pte)) {
+		/* The invalidation thread gives it back and wakes every waiter. */
+		exclusive_fault(addr, pte_exclusive_page(pte));
+		pthread_mutex_unlock(&pt_lock);
 		goto out;
 	}
 	page = pte_page(pte);

@@ -304,7 +304,7 @@ static bool install(unsigned long addr, unsigned long *src, struct uhmm_page *pa
 		/* UFFDIO_MOVE wants both mappings alike: after mprotect(), copy. */
 		if (moved == -EINVAL)
 			moved = mm_copy(addr, (unsigned long)uhmm_page_address(page)) ?:
-				(long)UHMM_PAGE_SIZE;
+				-EEXIST;	/* copied: the slot keeps its frame */
 		if (moved == -EAGAIN && tries < 100000) {
 			/* An unmap or remap is pending: let it be applied, then look again. */
 			pthread_mutex_unlock(&pt_lock);
@@ -312,9 +312,10 @@ static bool install(unsigned long addr, unsigned long *src, struct uhmm_page *pa
 			continue;
 		}
 		/* -ENOENT: the mapping went away before its event was read. */
-		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT,
+		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != -EEXIST,
 		     "page at %#lx lost: UFFDIO_MOVE: %ld", addr, moved);
-		page->flags &= ~(1UL << PG_SYS_POPULATED);
+		if (moved == (long)UHMM_PAGE_SIZE)
+			page->flags &= ~(1UL << PG_SYS_POPULATED);
 		pt_set(addr, 0);
 		break;
 	}

@@ -45,8 +45,11 @@ void free_zone_device_page(struct uhmm_page *page);
  *					device-private swap entry)
  *	slot | PTE_MIGRATION		a migration in flight; slot is the
  *					address of its src entry, which names it
+ *	page | PTE_EXCLUSIVE		a system page a device holds for
+ *					exclusive access (make_device_exclusive)
  * Every entry is read and written under pt_lock.  A CPU access that finds a
- * migration entry sleeps on pt_wait until the migration ends.
+ * migration entry sleeps on pt_wait until the migration ends; one that
+ * finds an exclusive entry revokes it.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -55,6 +58,7 @@ void free_zone_device_page(struct uhmm_page *page);
 #define PTE_WRITE	0x2UL
 #define PTE_MIGRATION	0x4UL
 #define PTE_FLAGS	0x7UL
+#define PTE_EXCLUSIVE	(PTE_MIGRATION | PTE_WRITE)	/* no PTE_DEVICE: its own type */
 
 extern pthread_mutex_t pt_lock;
 extern pthread_cond_t pt_wait;
@@ -68,7 +72,18 @@ static inline uintptr_t pte_mk_migration(unsigned long *src_slot)
 	return (uintptr_t)src_slot | PTE_MIGRATION;
 }
 static inline bool pte_is_device(uintptr_t pte) { return pte & PTE_DEVICE; }
-static inline bool pte_is_migration(uintptr_t pte) { return pte & PTE_MIGRATION; }
+static inline bool pte_is_migration(uintptr_t pte)
+{
+	return (pte & PTE_FLAGS) == PTE_MIGRATION;
+}
+static inline bool pte_is_exclusive(uintptr_t pte)
+{
+	return (pte & PTE_FLAGS) == PTE_EXCLUSIVE;
+}
+static inline struct uhmm_page *pte_exclusive_page(uintptr_t pte)
+{
+	return pte_is_exclusive(pte) ? (struct uhmm_page *)(pte & ~PTE_FLAGS) : NULL;
+}
 static inline struct uhmm_page *pte_page(uintptr_t pte)
 {
 	return pte_is_device(pte) ? (struct uhmm_page *)(pte & ~PTE_FLAGS) : NULL;
@@ -79,6 +94,8 @@ int pt_set(unsigned long addr, uintptr_t pte);		/* 0 or -ENOMEM */
 /* Calls fn for each non-empty entry in [start, end), in address order. */
 void pt_for_each(unsigned long start, unsigned long end,
 		 void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg);
+/* Calls fn for every non-empty entry, in no order; fn must not change entries. */
+void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg);
 void pt_fork_child(void);
 
 /* sysmem.c: system memory pages (a staging area registered with the engine) */
@@ -126,6 +143,15 @@ struct vma_info {
 int vma_find(unsigned long addr, struct vma_info *vma);
 void vma_fork_child(void);
 
+/* device_exclusive.c */
+#define PG_EXCL_REVOKING	9	/* page->flags bit: a CPU access is taking it back */
+/* A CPU access found an exclusive entry at @addr; pt_lock held. */
+void exclusive_fault(unsigned long addr, struct uhmm_page *page);
+/* The address of an exclusive entry is gone; pt_lock held. */
+void exclusive_unmapped(unsigned long addr, struct uhmm_page *page);
+/* Before fork(): every exclusive page goes back, as the kernel's fork does. */
+void exclusive_revoke_all(void);
+
 /* memory.c: resolving a fault */
 void handle_mm_fault(unsigned long addr, unsigned int flags, pid_t tid);
 void mm_unmap_range(unsigned long start, unsigned long end);
@@ -140,9 +166,10 @@ bool mn_has_subscriptions(void);
 /* Invalidates [start, end) now, in the calling thread. */
 void mn_invalidate(unsigned long start, unsigned long end, enum uhmm_mmu_notifier_event event,
 		   void *owner);
-/* Marks now; the ops, then @done(start), run on the invalidation thread. */
+/* Marks now; the ops, then @done(start, @data), run on the invalidation thread. */
 void mn_invalidate_async(unsigned long start, unsigned long end,
-			 enum uhmm_mmu_notifier_event event, void (*done)(unsigned long addr));
+			 enum uhmm_mmu_notifier_event event,
+			 void (*done)(unsigned long addr, void *data), void *data);
 void mn_events_begin(void);
 void mn_events_end(void);
 void mn_fork_prepare(void);

@@ -133,7 +133,8 @@ void mn_invalidate(unsigned long start, unsigned long end, enum uhmm_mmu_notifie
 struct mn_work {
 	struct uhmm_mmu_notifier_range range;
 	unsigned long seq;		/* 0: not started (nobody was subscribed) */
-	void (*done)(unsigned long addr);	/* then, for a fault: resolve it */
+	void (*done)(unsigned long addr, void *data);	/* then: resolve a fault, free a page */
+	void *data;
 	struct mn_work *next;
 };
 
@@ -175,7 +176,7 @@ static void *mn_thread(void *arg)
 			mn_end();
 		}
 		if (w->done)
-			w->done(w->range.start);
+			w->done(w->range.start, w->data);
 		pthread_mutex_unlock(&worker.busy);
 		free(w);
 	}
@@ -201,12 +202,13 @@ static int mn_thread_start(void)
 
 /*
  * Marks the subscriptions [start, end) covers now and has the invalidation
- * thread call their ops, then @done(start) if given.  Never blocks on a
+ * thread call their ops, then @done(start, @data) if given.  Never blocks on a
  * driver.  If no memory is left, the ops run here (the caller must then
  * hold no lock an op takes) and @done too.
  */
 void mn_invalidate_async(unsigned long start, unsigned long end,
-			 enum uhmm_mmu_notifier_event event, void (*done)(unsigned long addr))
+			 enum uhmm_mmu_notifier_event event,
+			 void (*done)(unsigned long addr, void *data), void *data)
 {
 	struct mn_work *w = calloc(1, sizeof(*w));
 	bool subscribed = mn_has_subscriptions();
@@ -219,7 +221,7 @@ void mn_invalidate_async(unsigned long start, unsigned long end,
 		WARN(1, "out of memory: invalidating %#lx-%#lx synchronously", start, end);
 		mn_invalidate(start, end, event, NULL);
 		if (done)
-			done(start);
+			done(start, data);
 		return;
 	}
 	w->range = (struct uhmm_mmu_notifier_range){
@@ -227,6 +229,7 @@ void mn_invalidate_async(unsigned long start, unsigned long end,
 		.flags = UHMM_MMU_NOTIFIER_RANGE_BLOCKABLE,
 	};
 	w->done = done;
+	w->data = data;
 	if (subscribed)
 		w->seq = mn_start(&w->range);
 	pthread_mutex_lock(&worker.lock);
@@ -238,7 +241,7 @@ void mn_invalidate_async(unsigned long start, unsigned long end,
 			mn_end();
 		}
 		if (done)
-			done(start);
+			done(start, data);
 		free(w);
 		return;
 	}
@@ -422,11 +425,11 @@ static void access_failed(unsigned long addr, bool write)
 	addr = ALIGN_DOWN(addr, UHMM_PAGE_SIZE);
 	if (vma_lookup_flags(addr, &start, &end, &flags)) {
 		/* Unmapped.  A watched range's event may still be queued: no harm in two. */
-		mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_UNMAP, NULL);
+		mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_UNMAP, NULL, NULL);
 		return;
 	}
 	if (!(flags & UHMM_VM_READ) || (write && !(flags & UHMM_VM_WRITE)))
-		mn_invalidate_async(start, end, UHMM_MMU_NOTIFY_PROTECTION_VMA, NULL);
+		mn_invalidate_async(start, end, UHMM_MMU_NOTIFY_PROTECTION_VMA, NULL, NULL);
 }
 
 UHMM_EXPORT long uhmm_access_process_vm(unsigned long addr, void *buf, unsigned long len,

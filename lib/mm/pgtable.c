@@ -107,6 +107,19 @@ void pt_for_each(unsigned long start, unsigned long end,
 	}
 }
 
+void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg)
+{
+	struct pt_block *b;
+	unsigned long i, h;
+
+	for (h = 0; h < ARRAY_SIZE(pt_hash); h++)
+		for (b = pt_hash[h]; b; b = b->next)
+			for (i = 0; i < PT_ENTRIES; i++)
+				if (b->pte[i])
+					fn((b->base << PT_BLOCK_SHIFT) | (i << UHMM_PAGE_SHIFT),
+					   b->pte[i], arg);
+}
+
 void pt_fork_child(void)
 {
 	pthread_mutex_init(&pt_lock, NULL);

@@ -376,7 +376,7 @@ int mm_writeprotect(unsigned long start, unsigned long len, bool wp)
 }
 
 /* After the ops ran for a CPU write to a write-protected page: let it write. */
-static void wp_fault_done(unsigned long addr)
+static void wp_fault_done(unsigned long addr, void *data)
 {
 	int ret = mm_writeprotect(addr, UHMM_PAGE_SIZE, false);
 
@@ -436,20 +436,20 @@ static void engine_event(const struct uffd_msg *msg)
 	switch (msg->event) {
 	case UFFD_EVENT_UNMAP:
 		mn_invalidate_async(msg->arg.remove.start, msg->arg.remove.end,
-				    UHMM_MMU_NOTIFY_UNMAP, NULL);
+				    UHMM_MMU_NOTIFY_UNMAP, NULL, NULL);
 		reg_remove(msg->arg.remove.start, msg->arg.remove.end);
 		mm_unmap_range(msg->arg.remove.start, msg->arg.remove.end);
 		break;
 	case UFFD_EVENT_REMOVE:
 		mn_invalidate_async(msg->arg.remove.start, msg->arg.remove.end,
-				    UHMM_MMU_NOTIFY_CLEAR, NULL);
+				    UHMM_MMU_NOTIFY_CLEAR, NULL, NULL);
 		mm_unmap_range(msg->arg.remove.start, msg->arg.remove.end);
 		break;
 	case UFFD_EVENT_REMAP:
 		from = msg->arg.remap.from;
 		to = msg->arg.remap.to;
 		len = msg->arg.remap.len;
-		mn_invalidate_async(from, from + len, UHMM_MMU_NOTIFY_UNMAP, NULL);
+		mn_invalidate_async(from, from + len, UHMM_MMU_NOTIFY_UNMAP, NULL, NULL);
 		mm_remap_range(from, to, len);
 		modes = reg_modes(from);
 		reg_remove(from, from + len);
@@ -568,7 +568,7 @@ static void *engine_thread(void *arg)
 			if (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
 				/* A write to a page a device holds read-only. */
 				mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE,
-						    UHMM_MMU_NOTIFY_CLEAR, wp_fault_done);
+						    UHMM_MMU_NOTIFY_CLEAR, wp_fault_done, NULL);
 			else
 				handle_mm_fault(addr, msg.arg.pagefault.flags,
 						msg.arg.pagefault.feat.ptid);
@@ -596,7 +596,9 @@ static void fork_prepare(void)
 {
 	if (engine_state != 1)
 		return;
-	/* The kernel write-protects private pages for copy-on-write: mirrors go. */
+	/* As the kernel's fork: exclusive access ends, and mirrors of private
+	 * pages go (they become copy-on-write). */
+	exclusive_revoke_all();
 	fork_invalidate();
 	pthread_mutex_lock(&reg_lock);
 	pthread_rwlock_wrlock(&mm_fork_lock);
