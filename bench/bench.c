@@ -83,6 +83,7 @@ int cmd_bench(int argc, char **argv)
 		{ "memremap", bench_memremap },
 		{ "percpu_ref", bench_percpu_ref },
 		{ "migrate", bench_migrate },
+		{ "hmm", bench_hmm },
 	};
 	struct bench_result results[64];
 	struct bench_ctx ctx = { .runs = 5, .results = results, .max_results = 64 };

@@ -31,9 +31,23 @@ void bench_add(struct bench_ctx *ctx, const char *name, double value, const char
 double bench_now_ns(void);
 double bench_median(double *v, int n);
 
+/* The dmirror module, for benchmarks that drive a device (bench_migrate.c). */
+struct hmm_dmirror_cmd;
+struct bench_dmirror {
+	int (*ioctl)(int fd, unsigned long request, struct hmm_dmirror_cmd *cmd);
+	int fd;
+};
+int bench_dmirror_open(struct bench_dmirror *d);
+int bench_dmirror_cmd(struct bench_dmirror *d, unsigned long request, void *addr,
+		      unsigned long len);
+void *bench_map(unsigned long len);	/* anonymous memory, or exit */
+double bench_gib_s(unsigned long bytes, double ns);
+double bench_memcpy_gib_s(char *dst, const char *src, unsigned long len);
+
 /* One function per subsystem. */
 void bench_memremap(struct bench_ctx *ctx);
 void bench_percpu_ref(struct bench_ctx *ctx);
 void bench_migrate(struct bench_ctx *ctx);
+void bench_hmm(struct bench_ctx *ctx);
 
 #endif

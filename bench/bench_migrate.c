@@ -33,12 +33,7 @@
 #define FAULT_PAGES	4096UL
 #define BIG		(256UL << 20)
 
-struct dmirror {
-	dmirror_ioctl_fn ioctl;
-	int fd;
-};
-
-static int dmirror_setup(struct dmirror *d)
+int bench_dmirror_open(struct bench_dmirror *d)
 {
 	dmirror_open_fn open_fn;
 	char path[4096];
@@ -62,7 +57,8 @@ static int dmirror_setup(struct dmirror *d)
 	return d->fd < 0 ? d->fd : 0;
 }
 
-static int dmirror_cmd(struct dmirror *d, unsigned long request, void *addr, unsigned long len)
+int bench_dmirror_cmd(struct bench_dmirror *d, unsigned long request, void *addr,
+		      unsigned long len)
 {
 	struct hmm_dmirror_cmd cmd = {
 		.addr = (uintptr_t)addr, .npages = len / PAGE,
@@ -71,7 +67,7 @@ static int dmirror_cmd(struct dmirror *d, unsigned long request, void *addr, uns
 	return d->ioctl(d->fd, request, &cmd);
 }
 
-static void *map(unsigned long len)
+void *bench_map(unsigned long len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -139,9 +135,9 @@ static double bare_uffd_fault_ns(void)
 		return -errno;
 	if (pipe(b.stop))
 		return -errno;
-	b.src = map(PAGE);
+	b.src = bench_map(PAGE);
 	memset(b.src, 1, PAGE);
-	buf = map(FAULT_PAGES * PAGE);
+	buf = bench_map(FAULT_PAGES * PAGE);
 	reg.range.start = (uintptr_t)buf;
 	reg.range.len = FAULT_PAGES * PAGE;
 	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
@@ -192,9 +188,9 @@ static double sigbus_fault_ns(void)
 	sigbus_uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (sigbus_uffd < 0 || ioctl(sigbus_uffd, UFFDIO_API, &api))
 		return -errno;
-	sigbus_src = map(PAGE);
+	sigbus_src = bench_map(PAGE);
 	memset(sigbus_src, 1, PAGE);
-	buf = map(FAULT_PAGES * PAGE);
+	buf = bench_map(FAULT_PAGES * PAGE);
 	reg.range.start = (uintptr_t)buf;
 	reg.range.len = FAULT_PAGES * PAGE;
 	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
@@ -213,14 +209,14 @@ static double sigbus_fault_ns(void)
 
 /* --- uhmm ---------------------------------------------------------------- */
 
-static double uhmm_fault_ns(struct dmirror *d)
+static double uhmm_fault_ns(struct bench_dmirror *d)
 {
-	char *buf = map(FAULT_PAGES * PAGE);
+	char *buf = bench_map(FAULT_PAGES * PAGE);
 	double t0, t;
 
 	memset(buf, 2, FAULT_PAGES * PAGE);
 	uhmm_set_fault_around_bytes(PAGE);
-	if (dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, FAULT_PAGES * PAGE))
+	if (bench_dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, FAULT_PAGES * PAGE))
 		return -1;
 	t0 = bench_now_ns();
 	touch_pages(buf, FAULT_PAGES * PAGE);
@@ -229,17 +225,17 @@ static double uhmm_fault_ns(struct dmirror *d)
 	return t;
 }
 
-static double gib_s(unsigned long bytes, double ns)
+double bench_gib_s(unsigned long bytes, double ns)
 {
 	return bytes / ns * 1e9 / (1UL << 30);
 }
 
-static double memcpy_gib_s(char *dst, const char *src)
+double bench_memcpy_gib_s(char *dst, const char *src, unsigned long len)
 {
 	double t0 = bench_now_ns();
 
-	memcpy(dst, src, BIG);
-	return gib_s(BIG, bench_now_ns() - t0);
+	memcpy(dst, src, len);
+	return bench_gib_s(len, bench_now_ns() - t0);
 }
 
 void bench_migrate(struct bench_ctx *ctx)
@@ -249,20 +245,20 @@ void bench_migrate(struct bench_ctx *ctx)
 	double *touch = calloc(ctx->runs, sizeof(double)), *touch2m = calloc(ctx->runs, sizeof(double));
 	double *cpy = calloc(ctx->runs, sizeof(double)), *sigbus = calloc(ctx->runs, sizeof(double));
 	char *a, *b, *buf;
-	struct dmirror d;
+	struct bench_dmirror d;
 	int i, ret;
 
-	ret = dmirror_setup(&d);
+	ret = bench_dmirror_open(&d);
 	if (ret) {
 		fprintf(stderr, "uhmm bench: migrate: skipped, the fault engine or dmirror is "
 			"unavailable (%s)\n", strerror(-ret));
 		goto out;
 	}
-	a = map(BIG);
-	b = map(BIG);
+	a = bench_map(BIG);
+	b = bench_map(BIG);
 	memset(a, 3, BIG);
 	memset(b, 4, BIG);
-	buf = map(BIG);
+	buf = bench_map(BIG);
 	memset(buf, 5, BIG);
 	for (i = 0; i < ctx->runs; i++) {
 		double t0;
@@ -270,26 +266,26 @@ void bench_migrate(struct bench_ctx *ctx)
 		bare[i] = bare_uffd_fault_ns();
 		sigbus[i] = sigbus_fault_ns();
 		fault[i] = uhmm_fault_ns(&d);
-		cpy[i] = memcpy_gib_s(b, a);
+		cpy[i] = bench_memcpy_gib_s(b, a, BIG);
 
 		t0 = bench_now_ns();
-		ret = dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
-		to_dev[i] = gib_s(BIG, bench_now_ns() - t0);
+		ret = bench_dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
+		to_dev[i] = bench_gib_s(BIG, bench_now_ns() - t0);
 		t0 = bench_now_ns();
-		ret |= dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_SYS, buf, BIG);
-		to_ram[i] = gib_s(BIG, bench_now_ns() - t0);
+		ret |= bench_dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_SYS, buf, BIG);
+		to_ram[i] = bench_gib_s(BIG, bench_now_ns() - t0);
 
 		uhmm_set_fault_around_bytes(64UL << 10);
-		ret |= dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
+		ret |= bench_dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
 		t0 = bench_now_ns();
 		touch_pages(buf, BIG);
-		touch[i] = gib_s(BIG, bench_now_ns() - t0);
+		touch[i] = bench_gib_s(BIG, bench_now_ns() - t0);
 
 		uhmm_set_fault_around_bytes(2UL << 20);
-		ret |= dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
+		ret |= bench_dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
 		t0 = bench_now_ns();
 		touch_pages(buf, BIG);
-		touch2m[i] = gib_s(BIG, bench_now_ns() - t0);
+		touch2m[i] = bench_gib_s(BIG, bench_now_ns() - t0);
 		if (ret || fault[i] < 0 || bare[i] < 0) {
 			fprintf(stderr, "uhmm bench: migrate: a migration failed\n");
 			goto out_unmap;

@@ -467,3 +467,43 @@ TEST(bad_input)
 	ASSERT_EQ(uhmm_access_process_vm(0x10, pfns, 1, false), -EFAULT);
 	recorder_free(r);
 }
+
+/* make_device_exclusive() says EXCLUSIVE with its owner; the CPU taking it back, without. */
+TEST(exclusive_access_invalidates)
+{
+	static int owner;
+	unsigned long pfns[NPAGES];
+	struct recorder *r;
+	struct uhmm_page *page;
+	unsigned int i, with = 0, without = 0;
+	char *p;
+
+	require_fault_engine();
+	p = buffer(MAP_PRIVATE);
+	r = recorder_new((uintptr_t)p, SIZE);
+	mirror(r, p, UHMM_HMM_PFN_REQ_FAULT, pfns);
+	page = uhmm_make_device_exclusive((uintptr_t)p + HMM_PAGE, &owner);
+	ASSERT_NONNULL(page);
+	ASSERT_EQ(((char *)uhmm_page_address(page))[0], 0x5a);
+	((char *)uhmm_page_address(page))[0] = 0x11;	/* the device writes */
+	uhmm_unlock_page(page);
+	uhmm_put_page(page);
+	ASSERT_EQ(((volatile char *)p)[HMM_PAGE], 0x11);	/* the CPU takes it back */
+	uhmm_mmu_interval_read_begin(&r->sub);
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->n; i++) {
+		if (r->ev[i].event != UHMM_MMU_NOTIFY_EXCLUSIVE ||
+		    r->ev[i].start != (uintptr_t)p + HMM_PAGE)
+			continue;
+		if (r->ev[i].owner == &owner)
+			with++;
+		else if (!r->ev[i].owner)
+			without++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	ASSERT_EQ(with, 1);
+	ASSERT_EQ(without, 1);
+	ASSERT_EQ(system_pages_settled(), 0);
+	recorder_free(r);
+	munmap(p, SIZE);
+}

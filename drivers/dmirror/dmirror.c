@@ -45,6 +45,7 @@
 #define FAULT_BATCH		64	/* pages per hmm_range_fault() call, as the kernel's */
 #define RANGE_FAULT_TIMEOUT_NS	1000000000L	/* HMM_RANGE_DEFAULT_TIMEOUT */
 #define FAULT_RETRIES		16	/* faults in a row at one address before -EFAULT */
+#define SYSTEM_RUN_MAX		1024	/* system pages copied with one call */
 
 /*
  * A device page table entry: the device page (or, with PT_ATOMIC, the page
@@ -533,9 +534,11 @@ static int dmirror_fault(struct dmirror *dmirror, unsigned long start, unsigned 
 }
 
 /*
- * One page through the device page table; dmirror->mutex held.  A system
- * page the device can no longer reach (unmapped, or its permission taken)
- * loses its entry: the caller faults again and hmm_range_fault() says why.
+ * One page through the device page table, to or from @buf (the command's
+ * buffer, in the process: every copy is checked); dmirror->mutex held.  A
+ * system page the device can no longer reach (unmapped, or its permission
+ * taken) loses its entry: the caller faults again and hmm_range_fault()
+ * says why.
  */
 static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf, bool write,
 			  struct uhmm_vma *vma)
@@ -564,10 +567,9 @@ static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf
 		return -ENOENT;
 	}
 	mem = entry & PT_ATOMIC ? uhmm_page_address(entry_page(entry)) : backing(entry_page(entry));
-	if (write)
-		memcpy(mem, buf, UHMM_PAGE_SIZE);
-	else
-		memcpy(buf, mem, UHMM_PAGE_SIZE);
+	/* @buf is the caller's memory: checked too. */
+	if (uhmm_access_process_vm((uintptr_t)buf, mem, UHMM_PAGE_SIZE, !write) != UHMM_PAGE_SIZE)
+		return -EFAULT;
 	return 0;
 }
 
@@ -575,6 +577,18 @@ static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf
  * Copies [start, end) through the device page table, into or out of @bounce,
  * which holds the command's range from @base; a NULL @bounce only counts.
  */
+/* How many system pages the device may reach from @addr on (at most 4 MiB). */
+static unsigned long system_run(struct dmirror *dmirror, unsigned long addr, unsigned long end,
+				bool write)
+{
+	unsigned long n = 0, need = PT_SYSTEM | (write ? PT_WRITE : 0);
+
+	for (; addr < end && n < SYSTEM_RUN_MAX; addr += UHMM_PAGE_SIZE, n++)
+		if ((pt_load(&dmirror->pt, addr >> UHMM_PAGE_SHIFT) & need) != need)
+			break;
+	return n;
+}
+
 static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned long end,
 			 unsigned long base, char *bounce, uint64_t *cpages, bool write)
 {
@@ -594,12 +608,27 @@ static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned 
 			break;
 		pthread_mutex_unlock(&dmirror->mutex);
 	}
-	for (addr = start; addr < end; addr += UHMM_PAGE_SIZE) {
+	for (addr = start; addr < end;) {
+		unsigned long run = bounce ? system_run(dmirror, addr, end, write) : 0;
+
+		if (run > 1) {
+			/* Consecutive system pages: one copy. */
+			long n = uhmm_access_process_vm(addr, bounce + (addr - base),
+							run << UHMM_PAGE_SHIFT, write);
+			unsigned long done = n > 0 ? (unsigned long)n >> UHMM_PAGE_SHIFT : 0;
+
+			*cpages += done;
+			addr += done << UHMM_PAGE_SHIFT;
+			if (done == run)
+				continue;
+			/* That page failed: dmirror_access() says why. */
+		}
 		ret = dmirror_access(dmirror, addr, bounce ? bounce + (addr - base) : page, write,
 				     &vma);
 		if (ret)
 			break;
 		(*cpages)++;
+		addr += UHMM_PAGE_SIZE;
 	}
 	pthread_mutex_unlock(&dmirror->mutex);
 	return ret;
@@ -617,20 +646,19 @@ static int dmirror_do_read(struct dmirror *dmirror, unsigned long start, unsigne
  */
 static int dmirror_rw(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd, bool write)
 {
-	unsigned long start = cmd->addr, size = cmd->npages << UHMM_PAGE_SHIFT;
-	unsigned long end = start + size, last_fault = ~0UL;
+	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT);
+	unsigned long last_fault = ~0UL;
 	unsigned int retries = 0;
-	char *bounce = malloc(size ? size : 1);
 	int ret;
 
-	if (!bounce)
-		return -ENOMEM;
-	if (write && uhmm_access_process_vm(cmd->ptr, bounce, size, false) != (long)size) {
-		ret = -EFAULT;
-		goto out;
-	}
+	/*
+	 * The kernel's device copies through a bounce buffer; here the
+	 * command's buffer is process memory the copies check, so the data
+	 * goes straight to or from it (a failed READ may have filled part).
+	 */
 	for (;;) {
-		ret = dmirror_do_rw(dmirror, start, end, cmd->addr, bounce, &cmd->cpages, write);
+		ret = dmirror_do_rw(dmirror, start, end, cmd->addr, (char *)(uintptr_t)cmd->ptr,
+				    &cmd->cpages, write);
 		if (ret != -ENOENT)
 			break;
 		start = cmd->addr + (cmd->cpages << UHMM_PAGE_SHIFT);
@@ -646,10 +674,6 @@ static int dmirror_rw(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd, bool
 			break;
 		cmd->faults++;
 	}
-	if (!ret && !write && uhmm_access_process_vm(cmd->ptr, bounce, size, true) != (long)size)
-		ret = -EFAULT;
-out:
-	free(bounce);
 	return ret;
 }
 
@@ -659,7 +683,6 @@ out:
 static int dmirror_exclusive(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
 {
 	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT), addr;
-	char *bounce;
 	int ret = 0;
 
 	for (addr = start; addr < end; addr += UHMM_PAGE_SIZE) {
@@ -678,15 +701,8 @@ static int dmirror_exclusive(struct dmirror *dmirror, struct hmm_dmirror_cmd *cm
 			return ret;
 	}
 	/* Return the data for verification. */
-	bounce = malloc(end - start);
-	if (!bounce)
-		return -ENOMEM;
-	ret = dmirror_do_read(dmirror, start, end, start, bounce, &cmd->cpages);
-	if (!ret &&
-	    uhmm_access_process_vm(cmd->ptr, bounce, end - start, true) != (long)(end - start))
-		ret = -EFAULT;
-	free(bounce);
-	return ret;
+	return dmirror_do_read(dmirror, start, end, start, (char *)(uintptr_t)cmd->ptr,
+			       &cmd->cpages);
 }
 
 /* HMM_DMIRROR_CHECK_EXCLUSIVE: 0 once no page of the range is held atomically. */
@@ -825,7 +841,6 @@ static int dmirror_migrate_to_device(struct dmirror *dmirror, struct hmm_dmirror
 	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT);
 	unsigned long src[MIGRATE_BATCH], dst[MIGRATE_BATCH], addr, next;
 	struct uhmm_vma vma;
-	char *bounce;
 	int ret;
 
 	for (addr = start; addr < end; addr = next) {
@@ -853,15 +868,8 @@ static int dmirror_migrate_to_device(struct dmirror *dmirror, struct hmm_dmirror
 	 * Return the migrated data for verification: only pages in device
 	 * memory.  A uhmm addition: with ptr 0 the pages are only counted.
 	 */
-	bounce = cmd->ptr ? malloc(end - start) : NULL;
-	if (cmd->ptr && !bounce)
-		return -ENOMEM;
-	ret = dmirror_do_read(dmirror, start, end, start, bounce, &cmd->cpages);
-	if (!ret && bounce &&
-	    uhmm_access_process_vm(cmd->ptr, bounce, end - start, true) != (long)(end - start))
-		ret = -EFAULT;
-	free(bounce);
-	return ret;
+	return dmirror_do_read(dmirror, start, end, start, (char *)(uintptr_t)cmd->ptr,
+			       &cmd->cpages);
 }
 
 /* --- migration back to system memory ------------------------------------------ */

@@ -67,7 +67,7 @@ static int query_vma(int fd, unsigned long addr, uint64_t qflags, struct vma_inf
 static int query(int fd, unsigned long addr, unsigned long *start, unsigned long *end,
 		 unsigned long *flags)
 {
-	struct vma_info vma;
+	struct vma_info vma = { 0 };
 	int ret = query_vma(fd, addr, 0, &vma);
 
 	if (!ret) {
@@ -148,7 +148,7 @@ int vma_find(unsigned long addr, struct vma_info *vma)
 static int parse_maps(unsigned long addr, unsigned long *start, unsigned long *end,
 		      unsigned long *flags)
 {
-	struct vma_info vma;
+	struct vma_info vma = { 0 };
 	int ret = parse_maps_next(addr, false, &vma);
 
 	if (!ret) {
