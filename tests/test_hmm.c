@@ -306,8 +306,8 @@ TEST(read_ten_rounds)
 struct race {
 	struct dmirror_api *api;
 	int fd;
-	void *volatile ptr;
-	volatile int stop;
+	void *ptr;		/* atomic */
+	int stop;		/* atomic */
 	unsigned long reads_ok, reads_failed;
 };
 
@@ -316,9 +316,10 @@ static void *reader(void *arg)
 	struct race *r = arg;
 	char *mirror = malloc(NPAGES * HMM_PAGE);
 
-	while (!r->stop) {
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
 		struct hmm_dmirror_cmd cmd = {
-			.addr = (uintptr_t)r->ptr, .ptr = (uintptr_t)mirror, .npages = NPAGES,
+			.addr = (uintptr_t)__atomic_load_n(&r->ptr, __ATOMIC_RELAXED),
+			.ptr = (uintptr_t)mirror, .npages = NPAGES,
 		};
 		int ret = r->api->ioctl(r->fd, HMM_DMIRROR_READ, &cmd);
 
@@ -353,12 +354,12 @@ TEST(munmap_races_read)
 		/* Most often at the same address, as the kernel reuses the gap. */
 		p = mmap(p, NPAGES * HMM_PAGE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		r.ptr = p;
+		__atomic_store_n(&r.ptr, p, __ATOMIC_RELAXED);
 		ASSERT_TRUE(p != MAP_FAILED);
 		memset(p, 1, NPAGES * HMM_PAGE);
 		usleep(100);
 	}
-	r.stop = 1;
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELAXED);
 	ASSERT_EQ(pthread_join(t, NULL), 0);
 	printf("# reads: %lu completed, %lu failed with -EFAULT\n", r.reads_ok, r.reads_failed);
 	ASSERT_GT(r.reads_ok + r.reads_failed, 0);

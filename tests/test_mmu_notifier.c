@@ -143,7 +143,9 @@ TEST(madvise_invalidates)
 		seq = mirror(r, p, UHMM_HMM_PFN_REQ_FAULT, pfns);
 		ASSERT_EQ(madvise(p + HMM_PAGE, 2 * HMM_PAGE, advice[i]), 0);
 		ASSERT_INVALIDATED(r, seq, UHMM_MMU_NOTIFY_CLEAR, p + HMM_PAGE, 2 * HMM_PAGE);
+		pthread_mutex_lock(&r->lock);
 		r->n = 0;
+		pthread_mutex_unlock(&r->lock);
 	}
 	munmap(p, SIZE);
 	/* MADV_REMOVE punches a hole in shared memory. */
@@ -321,7 +323,7 @@ TEST(exit_sends_release)
 struct proto {
 	struct recorder *r;
 	char *p;
-	volatile int stop;
+	int stop;			/* atomic */
 	unsigned long commits, retries;
 };
 
@@ -334,7 +336,7 @@ static void *proto_reader(void *arg)
 	struct proto *t = arg;
 	unsigned long pfns[NPAGES];
 
-	while (!t->stop) {
+	while (!__atomic_load_n(&t->stop, __ATOMIC_RELAXED)) {
 		struct uhmm_hmm_range range = {
 			.notifier = &t->r->sub, .start = (uintptr_t)t->p,
 			.end = (uintptr_t)t->p + SIZE, .hmm_pfns = pfns,
@@ -373,14 +375,16 @@ TEST(read_retry_under_threads)
 	require_fault_engine();
 	t.p = buffer(MAP_PRIVATE);
 	t.r = recorder_new((uintptr_t)t.p, SIZE);
+	pthread_mutex_lock(&t.r->lock);
 	t.r->n = MAX_EVENTS;	/* count only */
+	pthread_mutex_unlock(&t.r->lock);
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(pthread_create(&th[i], NULL, proto_reader, &t), 0);
 	for (i = 0; i < 2000; i++) {
 		ASSERT_EQ(madvise(t.p + (i % NPAGES) * HMM_PAGE, HMM_PAGE, MADV_DONTNEED), 0);
 		t.p[(i % NPAGES) * HMM_PAGE] = 1;
 	}
-	t.stop = 1;
+	__atomic_store_n(&t.stop, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(pthread_join(th[i], NULL), 0);
 	printf("# %lu commits, %lu retries, %lu ops\n", t.commits, t.retries, t.r->ops);

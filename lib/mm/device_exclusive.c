@@ -22,6 +22,22 @@
 #include "mm_internal.h"
 
 #define MM_MAPPING	((void *)&mm_engine)
+
+/* page->flags also holds the page lock, changed atomically by others. */
+static bool page_test_flag(struct uhmm_page *page, int bit)
+{
+	return __atomic_load_n(&page->flags, __ATOMIC_ACQUIRE) & (1UL << bit);
+}
+
+static bool page_test_and_set_flag(struct uhmm_page *page, int bit)
+{
+	return __atomic_fetch_or(&page->flags, 1UL << bit, __ATOMIC_ACQ_REL) & (1UL << bit);
+}
+
+static void page_clear_flag(struct uhmm_page *page, int bit)
+{
+	__atomic_fetch_and(&page->flags, ~(1UL << bit), __ATOMIC_RELEASE);
+}
 #define EXCLUSIVE_TRIES	16
 
 #ifndef MADV_POPULATE_WRITE
@@ -58,8 +74,8 @@ static void exclusive_restore(unsigned long addr, void *data)
 		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != -EEXIST,
 		     "exclusive page at %#lx lost: UFFDIO_MOVE: %ld", addr, moved);
 		if (moved == (long)UHMM_PAGE_SIZE)
-			page->flags &= ~(1UL << PG_SYS_POPULATED);
-		page->flags &= ~(1UL << PG_EXCL_REVOKING);
+			page_clear_flag(page, PG_SYS_POPULATED);
+		page_clear_flag(page, PG_EXCL_REVOKING);
 		page->mapping = NULL;
 		pt_set(addr, 0);
 		pthread_cond_broadcast(&pt_wait);
@@ -72,9 +88,8 @@ static void exclusive_restore(unsigned long addr, void *data)
 
 void exclusive_fault(unsigned long addr, struct uhmm_page *page)
 {
-	if (page->flags & (1UL << PG_EXCL_REVOKING))
+	if (page_test_and_set_flag(page, PG_EXCL_REVOKING))
 		return;		/* already on its way back */
-	page->flags |= 1UL << PG_EXCL_REVOKING;
 	mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_EXCLUSIVE,
 			    exclusive_restore, page);
 }
@@ -90,7 +105,7 @@ void exclusive_unmapped(unsigned long addr, struct uhmm_page *page)
 {
 	pt_set(addr, 0);
 	page->mapping = NULL;
-	if (page->flags & (1UL << PG_EXCL_REVOKING))
+	if (page_test_flag(page, PG_EXCL_REVOKING))
 		return;		/* exclusive_restore() finds it gone and puts it */
 	mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_UNMAP,
 			    exclusive_free, page);
@@ -106,10 +121,8 @@ static void collect_exclusive(unsigned long addr, uintptr_t pte, void *arg)
 	struct exclusive_batch *b = arg;
 	struct uhmm_page *page = pte_exclusive_page(pte);
 
-	if (page && !(page->flags & (1UL << PG_EXCL_REVOKING)) && b->n < ARRAY_SIZE(b->addr)) {
-		page->flags |= 1UL << PG_EXCL_REVOKING;
+	if (page && b->n < ARRAY_SIZE(b->addr) && !page_test_and_set_flag(page, PG_EXCL_REVOKING))
 		b->addr[b->n++] = addr;
-	}
 }
 
 void exclusive_revoke_all(void)

@@ -211,7 +211,7 @@ static void protect_zero_pages(struct hmm_walk *w, unsigned long start, unsigned
 static int walk_mapping(struct hmm_walk *w, unsigned long *addrp, unsigned long end)
 {
 	struct uhmm_hmm_range *range = w->range;
-	struct uhmm_page_region vec[SCAN_VEC];
+	struct uhmm_page_region vec[SCAN_VEC] = { { 0 } };	/* filled by the kernel */
 	unsigned long addr = *addrp, scan = addr, fault_start = 0;
 	size_t p = 0;
 	int fault_kind = 0, ret = 0;

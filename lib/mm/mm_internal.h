@@ -172,6 +172,7 @@ void mn_invalidate_async(unsigned long start, unsigned long end,
 			 void (*done)(unsigned long addr, void *data), void *data);
 void mn_events_begin(void);
 void mn_events_end(void);
+void mn_fork_quiesce(void);
 void mn_fork_prepare(void);
 void mn_fork_parent(void);
 void mn_fork_child(void);

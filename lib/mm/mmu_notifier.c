@@ -139,15 +139,17 @@ struct mn_work {
 };
 
 static struct {
-	pthread_mutex_t lock;		/* protects the queue and running */
-	pthread_cond_t cond;
+	pthread_mutex_t lock;		/* protects everything here */
+	pthread_cond_t cond;		/* work queued, or unpaused */
+	pthread_cond_t idle;		/* current went NULL */
 	struct mn_work *head, **tail;
+	struct mn_work *current;	/* being processed */
+	bool paused;			/* fork() in progress: take nothing new */
 	bool running;			/* the thread exists */
-	pthread_mutex_t busy;		/* held while one item is processed */
 } worker = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
-	.busy = PTHREAD_MUTEX_INITIALIZER,
+	.idle = PTHREAD_COND_INITIALIZER,
 	.tail = &worker.head,
 };
 
@@ -162,13 +164,13 @@ static void *mn_thread(void *arg)
 		struct mn_work *w;
 
 		pthread_mutex_lock(&worker.lock);
-		while (!worker.head)
+		while (!worker.head || worker.paused)
 			pthread_cond_wait(&worker.cond, &worker.lock);
-		pthread_mutex_lock(&worker.busy);
 		w = worker.head;
 		worker.head = w->next;
 		if (!worker.head)
 			worker.tail = &worker.head;
+		worker.current = w;
 		pthread_mutex_unlock(&worker.lock);
 
 		if (w->seq) {
@@ -177,7 +179,11 @@ static void *mn_thread(void *arg)
 		}
 		if (w->done)
 			w->done(w->range.start, w->data);
-		pthread_mutex_unlock(&worker.busy);
+
+		pthread_mutex_lock(&worker.lock);
+		worker.current = NULL;
+		pthread_cond_broadcast(&worker.idle);
+		pthread_mutex_unlock(&worker.lock);
 		free(w);
 	}
 	return NULL;
@@ -282,17 +288,33 @@ static void mn_events_sync(void)
 
 /* --- fork and exit ------------------------------------------------------------ */
 
-/* Before fork(): no invalidation half done. */
-void mn_fork_prepare(void)
+/*
+ * Before fork(), first, holding nothing: the invalidation thread finishes
+ * what it is doing and takes nothing new, so no invalidation is half done
+ * at the fork.  Queued ones stay queued, in both processes.
+ */
+void mn_fork_quiesce(void)
 {
 	pthread_mutex_lock(&worker.lock);
-	pthread_mutex_lock(&worker.busy);
+	worker.paused = true;
+	while (worker.current)
+		pthread_cond_wait(&worker.idle, &worker.lock);
+	pthread_mutex_unlock(&worker.lock);
+}
+
+/* Then, after pt_lock: the locks a child must not inherit held. */
+void mn_fork_prepare(void)
+{
+	pthread_mutex_lock(&subs.lock);
+	pthread_mutex_lock(&worker.lock);
 }
 
 void mn_fork_parent(void)
 {
-	pthread_mutex_unlock(&worker.busy);
+	worker.paused = false;
+	pthread_cond_signal(&worker.cond);
 	pthread_mutex_unlock(&worker.lock);
+	pthread_mutex_unlock(&subs.lock);
 }
 
 /* The child has no invalidation thread; it starts one for what is queued. */
@@ -300,9 +322,10 @@ void mn_fork_child(void)
 {
 	pthread_mutex_init(&subs.lock, NULL);
 	pthread_cond_init(&subs.wq, NULL);
-	pthread_mutex_init(&worker.busy, NULL);
 	pthread_mutex_init(&worker.lock, NULL);
 	pthread_cond_init(&worker.cond, NULL);
+	pthread_cond_init(&worker.idle, NULL);
+	worker.paused = false;
 	worker.running = false;
 	subs.events_seq &= ~1UL;
 	if (worker.head)

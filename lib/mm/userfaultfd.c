@@ -600,6 +600,7 @@ static void fork_prepare(void)
 	 * pages go (they become copy-on-write). */
 	exclusive_revoke_all();
 	fork_invalidate();
+	mn_fork_quiesce();
 	pthread_mutex_lock(&reg_lock);
 	pthread_rwlock_wrlock(&mm_fork_lock);
 	pthread_mutex_lock(&pt_lock);
