@@ -111,7 +111,7 @@ struct uhmm_hmm_range {
  *
  * Return: 0; -EBUSY if the notifier saw an invalidation (start again);
  * -EFAULT if a page asked for cannot be faulted in (no mapping, no read
- * permission, a mapping userfaultfd cannot watch, a failed fault); -EPERM
+ * permission, a failed fault); -EPERM
  * if a write fault was asked for in a read-only mapping; -EINVAL for bad
  * arguments; the fault engine's error if it cannot start.
  */
