@@ -614,3 +614,49 @@ TEST(exclusive_bad_mappings)
 	hmm_buffer_free(s);
 	hmm_buffer_free(r);
 }
+
+/*
+ * Commands with random arguments, as a fuzzer would send them: every one
+ * returns one of the kernel device's codes, and nothing crashes.  The
+ * buffers given are the test's own or unmapped, so no command can scribble
+ * over memory the test still needs.
+ */
+TEST(random_commands)
+{
+	static const unsigned long requests[] = {
+		HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV,
+		HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_EXCLUSIVE,
+		HMM_DMIRROR_CHECK_EXCLUSIVE, 0xdead,
+	};
+	int fd, i;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(4 * NPAGES);
+	char *hole = mmap(NULL, 4 * NPAGES * HMM_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned int seed = 12345;
+
+	ASSERT_TRUE(hole != MAP_FAILED);
+	fill(b, 4 * NPAGES, 0);
+	for (i = 0; i < 3000; i++) {
+		unsigned long r = rand_r(&seed), off = (r >> 8) % (4 * NPAGES * HMM_PAGE);
+		struct hmm_dmirror_cmd cmd = {
+			.addr = (r & 3) == 0 ? (uintptr_t)hole + off : (uintptr_t)b->ptr + off,
+			.ptr = (r & 12) == 0 ? (uintptr_t)hole : (uintptr_t)b->mirror,
+			.npages = (r >> 4) % (2 * NPAGES),
+		};
+		int ret;
+
+		if (r & 16)
+			cmd.addr &= ~(HMM_PAGE - 1);
+		/* Keep the range inside what is mapped or reserved for it. */
+		if (cmd.addr + cmd.npages * HMM_PAGE > (uintptr_t)b->ptr + 4 * NPAGES * HMM_PAGE &&
+		    cmd.addr >= (uintptr_t)b->ptr)
+			cmd.npages = ((uintptr_t)b->ptr + 4 * NPAGES * HMM_PAGE - cmd.addr) / HMM_PAGE;
+		ret = api.ioctl(fd, requests[(r >> 20) % (sizeof(requests) / sizeof(requests[0]))], &cmd);
+		if (ret != 0 && ret != -EINVAL && ret != -EFAULT && ret != -EPERM &&
+		    ret != -ENOENT && ret != -EBUSY && ret != -EOPNOTSUPP && ret != -ENOMEM)
+			HARNESS_FAIL("request %lu returned %d", requests[(r >> 20) % (sizeof(requests) / sizeof(requests[0]))],
+				     ret);
+	}
+	munmap(hole, 4 * NPAGES * HMM_PAGE);
+	hmm_buffer_free(b);
+}
