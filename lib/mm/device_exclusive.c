@@ -60,12 +60,7 @@ static void exclusive_restore(unsigned long addr, void *data)
 			pthread_mutex_unlock(&pt_lock);
 			return;
 		}
-		moved = mm_move(mm_engine.uffd, addr, (unsigned long)uhmm_page_address(page),
-				UHMM_PAGE_SIZE, false);
-		/* UFFDIO_MOVE wants both mappings alike: after mprotect(), copy. */
-		if (moved == -EINVAL)
-			moved = mm_copy(addr, (unsigned long)uhmm_page_address(page)) ?:
-				-EEXIST;	/* copied: the slot keeps its frame */
+		moved = mm_install_frame(addr, page);
 		if (moved == -EAGAIN) {
 			pthread_mutex_unlock(&pt_lock);
 			mm_engine_drain();

@@ -299,12 +299,7 @@ static bool install(unsigned long addr, unsigned long *src, struct uhmm_page *pa
 			break;
 		}
 		/* Nothing else fills the address while the migration entry is there. */
-		moved = mm_move(mm_engine.uffd, addr, (unsigned long)uhmm_page_address(page),
-				UHMM_PAGE_SIZE, false);
-		/* UFFDIO_MOVE wants both mappings alike: after mprotect(), copy. */
-		if (moved == -EINVAL)
-			moved = mm_copy(addr, (unsigned long)uhmm_page_address(page)) ?:
-				-EEXIST;	/* copied: the slot keeps its frame */
+		moved = mm_install_frame(addr, page);
 		if (moved == -EAGAIN && tries < 100000) {
 			/* An unmap or remap is pending: let it be applied, then look again. */
 			pthread_mutex_unlock(&pt_lock);

@@ -128,6 +128,13 @@ int mm_writeprotect(unsigned long start, unsigned long len, bool wp);
 long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, bool src_holes);
 void mm_wake(unsigned long addr, unsigned long len);
 int mm_copy(unsigned long dst, unsigned long src);	/* one page, UFFDIO_COPY */
+/*
+ * Puts the frame of staging page @page at @addr: UHMM_PAGE_SIZE if moved,
+ * -EEXIST if copied (into a mapping mprotect() made unlike staging; the
+ * slot keeps its frame), -EAGAIN if an event must be read first, -ENOENT if
+ * the mapping is gone.
+ */
+long mm_install_frame(unsigned long addr, struct uhmm_page *page);
 void mm_engine_drain(void);
 /* pt_lock held */
 bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long *end);

@@ -213,6 +213,17 @@ int mm_copy(unsigned long dst, unsigned long src)
 	return ioctl(mm_engine.uffd, UFFDIO_COPY, &copy) ? -errno : 0;
 }
 
+long mm_install_frame(unsigned long addr, struct uhmm_page *page)
+{
+	unsigned long src = (unsigned long)uhmm_page_address(page);
+	long moved = mm_move(mm_engine.uffd, addr, src, UHMM_PAGE_SIZE, false);
+
+	/* UFFDIO_MOVE wants both mappings alike: after mprotect(), copy. */
+	if (moved == -EINVAL)
+		moved = mm_copy(addr, src) ?: -EEXIST;
+	return moved;
+}
+
 void mm_wake(unsigned long addr, unsigned long len)
 {
 	struct uffdio_range range = { .start = addr, .len = len };
