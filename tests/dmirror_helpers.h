@@ -126,13 +126,19 @@ static inline uint64_t system_pages_settled(void)
 }
 
 /* Word i of a filled buffer holds i + seed. */
-static inline void fill(struct hmm_buffer *b, unsigned long npages, int seed)
+static inline void fill_words(void *buf, unsigned long npages, int seed)
 {
-	int *p = b->ptr;
+	int *p = buf;
 	unsigned long i;
 
 	for (i = 0; i < npages * HMM_PAGE / sizeof(int); i++)
 		p[i] = (int)i + seed;
+}
+
+/* The process's side of a buffer, as check() expects it. */
+static inline void fill(struct hmm_buffer *b, unsigned long npages, int seed)
+{
+	fill_words(b->ptr, npages, seed);
 }
 
 static inline void check(const void *buf, unsigned long npages, int seed)

@@ -29,13 +29,10 @@ static void device_read_ok(struct dmirror_api *api, int fd, struct hmm_buffer *b
 	check(b->mirror, npages, seed);
 }
 
+/* The device's side: what a WRITE will write. */
 static void fill_mirror(struct hmm_buffer *b, unsigned long npages, int seed)
 {
-	int *p = b->mirror;
-	unsigned long i;
-
-	for (i = 0; i < npages * HMM_PAGE / sizeof(int); i++)
-		p[i] = (int)i + seed;
+	fill_words(b->mirror, npages, seed);
 }
 
 static unsigned char *snapshot(struct dmirror_api *api, int fd, struct hmm_buffer *b,
@@ -241,13 +238,11 @@ static struct hmm_buffer *file_buffer(const char *dir, int *filefd, int seed)
 {
 	struct hmm_buffer *b = calloc(1, sizeof(*b));
 	int *data = malloc(NPAGES * HMM_PAGE);
-	unsigned long i;
 	int ffd = open(dir, O_TMPFILE | O_EXCL | O_RDWR, 0600);
 
 	if (ffd < 0)
 		SKIP("O_TMPFILE in %s: %s", dir, strerror(errno));
-	for (i = 0; i < NPAGES * HMM_PAGE / sizeof(int); i++)
-		data[i] = (int)i + seed;
+	fill_words(data, NPAGES, seed);
 	ASSERT_EQ(pwrite(ffd, data, NPAGES * HMM_PAGE, 0), (ssize_t)(NPAGES * HMM_PAGE));
 	free(data);
 	b->size = NPAGES * HMM_PAGE;

@@ -389,7 +389,7 @@ TEST(read_retry_under_threads)
 		ASSERT_EQ(pthread_join(th[i], NULL), 0);
 	printf("# %lu commits, %lu retries, %lu ops\n", t.commits, t.retries, t.r->ops);
 	ASSERT_GT(t.r->ops, 0);
-	ASSERT_GT(t.commits + t.retries, 0);
+	ASSERT_GT(t.commits, 0);	/* a read_retry() always true would pass otherwise */
 	recorder_free(t.r);
 }
 

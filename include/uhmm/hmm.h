@@ -46,6 +46,7 @@ extern "C" {
 /* The pfn reported for the shared zero page (a System RAM pfn nothing else uses). */
 #define UHMM_ZERO_PFN			1UL
 
+/** uhmm_is_zero_pfn() - is @pfn (an entry's pfn field) the shared zero page? */
 static inline bool uhmm_is_zero_pfn(unsigned long pfn)
 {
 	return pfn == UHMM_ZERO_PFN;

@@ -95,6 +95,7 @@ struct uhmm_mmu_notifier_range {
 	void *owner;
 };
 
+/** uhmm_mmu_notifier_range_blockable() - may the op sleep for its lock?  Always, here. */
 static inline bool
 uhmm_mmu_notifier_range_blockable(const struct uhmm_mmu_notifier_range *range)
 {

@@ -58,8 +58,6 @@ struct uhmm_pm_scan_arg {
 #endif
 
 #define PMD_ORDER		9
-/* vma_info.flags, here only: the mapping is registered for write-protection */
-#define UHMM_VM_WRITE_PROTECTABLE	(1UL << 31)
 #define FAULT_RUN_MAX		512	/* pages faulted per look */
 
 enum { NEED_FAULT = 1, NEED_WRITE_FAULT = 2 };
@@ -67,6 +65,7 @@ enum { NEED_FAULT = 1, NEED_WRITE_FAULT = 2 };
 struct hmm_walk {
 	struct uhmm_hmm_range *range;
 	struct vma_info vma;
+	bool watched;		/* the mapping is registered: write-protection works */
 	/* uhmm's entries in the part being walked, in address order */
 	struct { unsigned long addr; uintptr_t pte; } *ptes;
 	size_t nr_ptes, cap_ptes;
@@ -187,7 +186,7 @@ static void protect_zero_pages(struct hmm_walk *w, unsigned long start, unsigned
 	struct uhmm_hmm_range *range = w->range;
 	unsigned long addr = start, run;
 
-	if (!(w->vma.flags & UHMM_VM_WRITE) || !(w->vma.flags & UHMM_VM_WRITE_PROTECTABLE))
+	if (!(w->vma.flags & UHMM_VM_WRITE) || !w->watched)
 		return;
 	while (addr < end) {
 		if (uhmm_hmm_pfn_to_pfn(*pfn_slot(range, addr)) != UHMM_ZERO_PFN ||
@@ -318,10 +317,7 @@ static int walk_range(struct hmm_walk *w, unsigned long *addr)
 	 * on a disk filesystem): such a mirror hears of munmap and mprotect
 	 * only through the device's failed accesses (uhmm_access_process_vm()).
 	 */
-	if (mm_register_range(w->vma.start, w->vma.end, MM_REG_WP))
-		w->vma.flags &= ~UHMM_VM_WRITE_PROTECTABLE;
-	else
-		w->vma.flags |= UHMM_VM_WRITE_PROTECTABLE;
+	w->watched = !mm_register_range(w->vma.start, w->vma.end, MM_REG_WP);
 	return walk_mapping(w, addr, end);
 }
 
