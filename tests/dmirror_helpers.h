@@ -6,6 +6,8 @@
 #ifndef UHMM_TEST_DMIRROR_HELPERS_H
 #define UHMM_TEST_DMIRROR_HELPERS_H
 
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -61,6 +63,37 @@ static inline void require_fault_engine(void)
 	if (ret == -ENOSYS || ret == -EPERM || ret == -EOPNOTSUPP)
 		SKIP("the fault engine cannot start on this kernel (%s)", strerror(-ret));
 	ASSERT_EQ(ret, 0);
+}
+
+/*
+ * Whether a read fault on anonymous memory maps the shared zero page.  Some
+ * kernels never do (s390's mm_forbids_zeropage(), some guests' boot
+ * options): there a read fault gets a page of its own.  Two read-faulted
+ * pages share a frame only if it is the zero page; without the rights to see
+ * frame numbers, assume the usual kernel.
+ */
+static inline bool kernel_maps_zero_page(void)
+{
+	static int known = -1;
+	uint64_t ent[2];
+	volatile char *p;
+	int fd;
+
+	if (known >= 0)
+		return known;
+	p = mmap(NULL, 2 * HMM_PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_TRUE(p != MAP_FAILED && fd >= 0);
+	(void)p[0];
+	(void)p[HMM_PAGE];
+	ASSERT_EQ(pread(fd, ent, sizeof(ent), (off_t)((uintptr_t)p / HMM_PAGE) * 8),
+		  (ssize_t)sizeof(ent));
+	ent[0] &= (1ULL << 55) - 1;
+	ent[1] &= (1ULL << 55) - 1;
+	known = !ent[0] || ent[0] == ent[1];
+	close(fd);
+	munmap((void *)p, 2 * HMM_PAGE);
+	return known;
 }
 
 static inline struct hmm_buffer *hmm_buffer_alloc(unsigned long size, int prot, int flags)
