@@ -256,6 +256,22 @@ enum uhmm_fail_site {
  */
 long uhmm_fail_nth(enum uhmm_fail_site site, unsigned long nth);
 
+/*
+ * Delay injection, for tests that must prove a race fixed: each site is a
+ * window where another thread's work could once slip in.  A test widens it
+ * so that, without the fix, the race shows on nearly every run.
+ */
+enum uhmm_delay_site {
+	UHMM_DELAY_FAULT_HOLE,	/* a CPU fault, before it maps the zero page into a hole */
+	UHMM_DELAY_NR,
+};
+
+/**
+ * uhmm_inject_delay() - sleep @usec microseconds at @site from now on (0: no delay)
+ * Return: the delay the site had, or -EINVAL for an unknown @site.
+ */
+long uhmm_inject_delay(enum uhmm_delay_site site, unsigned long usec);
+
 /* --- the process's mappings ---------------------------------------------- */
 
 #define UHMM_VM_READ	(1UL << 0)

@@ -66,7 +66,7 @@ static void exclusive_restore(unsigned long addr, void *data)
 			mm_engine_drain();
 			continue;
 		}
-		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != -EEXIST,
+		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != 0,
 		     "exclusive page at %#lx lost: UFFDIO_MOVE: %ld", addr, moved);
 		if (moved == (long)UHMM_PAGE_SIZE)
 			page_clear_flag(page, PG_SYS_POPULATED);

@@ -152,7 +152,10 @@ static void fault_sigbus(unsigned long addr, pid_t tid)
 	mm_wake(addr, UHMM_PAGE_SIZE);
 }
 
-/* A fault on a registered page that is neither in device memory nor moving. */
+/*
+ * A fault on a registered page that is neither in device memory nor moving;
+ * pt_lock held, so no migration claims the address until the hole is filled.
+ */
 static void fault_zero(unsigned long addr)
 {
 	struct uffdio_zeropage zp = {
@@ -160,8 +163,9 @@ static void fault_zero(unsigned long addr)
 	};
 
 	mm_count(zero_faults, 1);
+	/* -EEXIST: the page is back; -EAGAIN: an event first.  The thread retries. */
 	if (ioctl(mm_engine.uffd, UFFDIO_ZEROPAGE, &zp))
-		mm_wake(addr, UHMM_PAGE_SIZE);	/* raced with an install: just wake */
+		mm_wake(addr, UHMM_PAGE_SIZE);
 }
 
 /* The block to suggest migrating with @addr: aligned, inside its mapping. */
@@ -209,8 +213,14 @@ again:
 		pte = pt_get(addr);
 	}
 	if (!pte) {
-		pthread_mutex_unlock(&pt_lock);
+		/*
+		 * A hole, or a page that came back before this fault was read.
+		 * Filled under pt_lock: a migration that claimed the address
+		 * in between would have its page hidden by the zero page.
+		 */
+		mm_inject_delay(UHMM_DELAY_FAULT_HOLE);
 		fault_zero(addr);
+		pthread_mutex_unlock(&pt_lock);
 		goto out;
 	}
 	if (pte_is_exclusive(pte)) {

@@ -307,7 +307,7 @@ static bool install(unsigned long addr, unsigned long *src, struct uhmm_page *pa
 			continue;
 		}
 		/* -ENOENT: the mapping went away before its event was read. */
-		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != -EEXIST,
+		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != 0,
 		     "page at %#lx lost: UFFDIO_MOVE: %ld", addr, moved);
 		if (moved == (long)UHMM_PAGE_SIZE)
 			page->flags &= ~(1UL << PG_SYS_POPULATED);

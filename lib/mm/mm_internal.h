@@ -130,9 +130,9 @@ void mm_wake(unsigned long addr, unsigned long len);
 int mm_copy(unsigned long dst, unsigned long src);	/* one page, UFFDIO_COPY */
 /*
  * Puts the frame of staging page @page at @addr: UHMM_PAGE_SIZE if moved,
- * -EEXIST if copied (into a mapping mprotect() made unlike staging; the
- * slot keeps its frame), -EAGAIN if an event must be read first, -ENOENT if
- * the mapping is gone.
+ * 0 if copied (into a mapping mprotect() made unlike staging; the slot keeps
+ * its frame), -EEXIST if @addr already holds a page (nothing was put there),
+ * -EAGAIN if an event must be read first, -ENOENT if the mapping is gone.
  */
 long mm_install_frame(unsigned long addr, struct uhmm_page *page);
 void mm_engine_drain(void);
@@ -184,8 +184,9 @@ void mn_fork_prepare(void);
 void mn_fork_parent(void);
 void mn_fork_child(void);
 
-/* fault injection (uhmm_fail_nth) */
+/* fault injection (uhmm_fail_nth) and delay injection (uhmm_inject_delay) */
 bool mm_should_fail(int site);
+void mm_inject_delay(int site);
 unsigned long sysmem_in_use(void);
 
 /* statistics, updated with relaxed atomics */

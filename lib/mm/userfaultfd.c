@@ -220,7 +220,7 @@ long mm_install_frame(unsigned long addr, struct uhmm_page *page)
 
 	/* UFFDIO_MOVE wants both mappings alike: after mprotect(), copy. */
 	if (moved == -EINVAL)
-		moved = mm_copy(addr, src) ?: -EEXIST;
+		moved = mm_copy(addr, src);
 	return moved;
 }
 
@@ -743,4 +743,21 @@ UHMM_EXPORT long uhmm_fail_nth(enum uhmm_fail_site site, unsigned long nth)
 	if ((unsigned int)site >= UHMM_FAIL_NR)
 		return -EINVAL;
 	return (long)__atomic_exchange_n(&fail_countdown[site], nth, __ATOMIC_RELAXED);
+}
+
+static unsigned long delay_usec[UHMM_DELAY_NR];
+
+void mm_inject_delay(int site)
+{
+	unsigned long usec = __atomic_load_n(&delay_usec[site], __ATOMIC_RELAXED);
+
+	if (usec)
+		usleep(usec);
+}
+
+UHMM_EXPORT long uhmm_inject_delay(enum uhmm_delay_site site, unsigned long usec)
+{
+	if ((unsigned int)site >= UHMM_DELAY_NR)
+		return -EINVAL;
+	return (long)__atomic_exchange_n(&delay_usec[site], usec, __ATOMIC_RELAXED);
 }
