@@ -15,6 +15,15 @@
  * chunk's arena.
  *
  * Commands are the kernel test device's, with its numbers, struct and errors.
+ *
+ * Locks, outermost first: fork_lock (read by every command, written by
+ * fork()), mdevice->lock, dmirror->mutex, handles_lock.  Neither
+ * mdevice->lock nor dmirror->mutex is ever held while process memory that
+ * may be in device memory is touched: the fault engine takes both to free
+ * a device page, so a copy that faulted there would wait for itself.  The
+ * command's buffer is reached through a bounce buffer, as the kernel's
+ * device does, and a system page only at an address the mirror holds as
+ * present.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -46,6 +55,7 @@
 #define RANGE_FAULT_TIMEOUT_NS	1000000000L	/* HMM_RANGE_DEFAULT_TIMEOUT */
 #define FAULT_RETRIES		16	/* faults in a row at one address before -EFAULT */
 #define SYSTEM_RUN_MAX		1024	/* system pages copied with one call */
+#define BOUNCE_PAGES		512	/* the command's buffer is copied 2 MiB at a time */
 
 /*
  * A device page table entry: the device page (or, with PT_ATOMIC, the page
@@ -63,13 +73,14 @@ struct dmirror_chunk {
 	struct uhmm_dev_pagemap pagemap;	/* first: see page_chunk() */
 	struct dmirror_device *mdevice;
 	char *arena;				/* the pages' bytes */
-	bool removing;				/* freed pages stay off the list */
+	bool removing;				/* mdevice->lock: freed pages stay off the list */
+	bool evicting;				/* mdevice->lock: a RELEASE is emptying it */
 };
 
 struct dmirror_device {
 	struct uhmm_device *dev;
 	pthread_mutex_t lock;			/* protects everything below */
-	struct dmirror_chunk *chunks[DEVMEM_CHUNKS_MAX];
+	struct dmirror_chunk *chunks[DEVMEM_CHUNKS_MAX];	/* until unmapped */
 	unsigned int nr_chunks;
 	struct uhmm_page *free_pages;
 	unsigned long calloc, cfree;
@@ -85,6 +96,7 @@ struct dmirror_pt {
 
 struct dmirror {
 	struct dmirror_device *mdevice;
+	unsigned int refs;			/* handles_lock: the table's, and each command's */
 	pthread_mutex_t mutex;			/* protects pt and flags */
 	struct dmirror_pt pt;
 	uint64_t flags;
@@ -100,6 +112,8 @@ struct dmirror_interval {
 static struct dmirror_device mdevices[HMM_DMIRROR_NR_DEVICES];
 static struct dmirror *handles[MAX_HANDLES];
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Held for read by every command; fork() takes it for write (see dmirror_atfork()). */
+static pthread_rwlock_t fork_lock;
 
 static struct dmirror_chunk *page_chunk(const struct uhmm_page *page)
 {
@@ -207,8 +221,19 @@ static struct uhmm_page *entry_page(uintptr_t entry)
 	return (struct uhmm_page *)(entry & ~PT_FLAGS);
 }
 
-/* Drops every entry in [start, end) (the kernel's dmirror_do_update()). */
-static void pt_erase_range(struct dmirror_pt *pt, unsigned long start, unsigned long end)
+/* Drops @key if its entry has any of @flags (0: whatever it holds). */
+static void pt_erase_if(struct dmirror_pt *pt, unsigned long key, uintptr_t flags)
+{
+	if (!flags || (pt_load(pt, key) & flags))
+		pt_erase(pt, key);
+}
+
+/*
+ * Drops the entries in [start, end) (the kernel's dmirror_do_update()), or
+ * with @flags only those that have one of them.
+ */
+static void pt_erase_range(struct dmirror_pt *pt, unsigned long start, unsigned long end,
+			   uintptr_t flags)
 {
 	unsigned long first = start >> UHMM_PAGE_SHIFT, last = (end - 1) >> UHMM_PAGE_SHIFT, k;
 	size_t i;
@@ -217,12 +242,12 @@ static void pt_erase_range(struct dmirror_pt *pt, unsigned long start, unsigned 
 		return;
 	if (last - first < pt->cap) {
 		for (k = first; k <= last; k++)
-			pt_erase(pt, k);
+			pt_erase_if(pt, k, flags);
 		return;
 	}
 	for (i = 0; i < pt->cap;) {
 		k = pt->keys[i];
-		if (k != PT_EMPTY && k >= first && k <= last)
+		if (k != PT_EMPTY && k >= first && k <= last && (!flags || (pt->vals[i] & flags)))
 			pt_erase(pt, k);	/* may move a later key here: look again */
 		else
 			i++;
@@ -345,9 +370,13 @@ static struct uhmm_page *dmirror_devmem_alloc_page(struct dmirror_device *mdevic
 	mdevice->free_pages = page->zone_device_data;
 	page->zone_device_data = NULL;
 	mdevice->calloc++;
-	pthread_mutex_unlock(&mdevice->lock);
+	/*
+	 * Referenced before the lock is dropped: RELEASE looks for idle chunks
+	 * under it, and would unmap this one under a page it no longer sees.
+	 */
 	if (uhmm_zone_device_page_init(page))
-		return NULL;	/* the pgmap is going away: the page is the chunk's now */
+		page = NULL;	/* the pgmap is going away: the page is the chunk's now */
+	pthread_mutex_unlock(&mdevice->lock);
 	return page;
 }
 
@@ -430,16 +459,20 @@ static bool dmirror_interval_invalidate(struct uhmm_mmu_interval_notifier *mni,
 					unsigned long cur_seq)
 {
 	struct dmirror *dmirror = (struct dmirror *)((char *)mni - offsetof(struct dmirror, notifier));
+	bool own = range->event == UHMM_MMU_NOTIFY_MIGRATE && range->owner == dmirror->mdevice;
 
-	/* Its own migrations: the migration itself updates the table. */
-	if (range->event == UHMM_MMU_NOTIFY_MIGRATE && range->owner == dmirror->mdevice)
-		return true;
 	if (uhmm_mmu_notifier_range_blockable(range))
 		pthread_mutex_lock(&dmirror->mutex);
 	else if (pthread_mutex_trylock(&dmirror->mutex))
 		return false;
 	uhmm_mmu_interval_set_seq(mni, cur_seq);
-	pt_erase_range(&dmirror->pt, range->start, range->end);
+	/*
+	 * Its own migrations update the device pages' entries themselves, as
+	 * the kernel's device does.  A system page the migration may take out
+	 * of the mapping must go from the table all the same: reached at its
+	 * address, it would fault, and wait for this very migration.
+	 */
+	pt_erase_range(&dmirror->pt, range->start, range->end, own ? PT_SYSTEM : 0);
 	pthread_mutex_unlock(&dmirror->mutex);
 	return true;
 }
@@ -534,11 +567,10 @@ static int dmirror_fault(struct dmirror *dmirror, unsigned long start, unsigned 
 }
 
 /*
- * One page through the device page table, to or from @buf (the command's
- * buffer, in the process: every copy is checked); dmirror->mutex held.  A
- * system page the device can no longer reach (unmapped, or its permission
- * taken) loses its entry: the caller faults again and hmm_range_fault()
- * says why.
+ * One page through the device page table, to or from @buf (the bounce
+ * buffer); dmirror->mutex held.  A system page the device can no longer
+ * reach (unmapped, or its permission taken) loses its entry: the caller
+ * faults again and hmm_range_fault() says why.
  */
 static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf, bool write,
 			  struct uhmm_vma *vma)
@@ -567,16 +599,13 @@ static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf
 		return -ENOENT;
 	}
 	mem = entry & PT_ATOMIC ? uhmm_page_address(entry_page(entry)) : backing(entry_page(entry));
-	/* @buf is the caller's memory: checked too. */
-	if (uhmm_access_process_vm((uintptr_t)buf, mem, UHMM_PAGE_SIZE, !write) != UHMM_PAGE_SIZE)
-		return -EFAULT;
+	if (write)
+		memcpy(mem, buf, UHMM_PAGE_SIZE);
+	else
+		memcpy(buf, mem, UHMM_PAGE_SIZE);
 	return 0;
 }
 
-/*
- * Copies [start, end) through the device page table, into or out of @bounce,
- * which holds the command's range from @base; a NULL @bounce only counts.
- */
 /* How many system pages the device may reach from @addr on (at most 4 MiB). */
 static unsigned long system_run(struct dmirror *dmirror, unsigned long addr, unsigned long end,
 				bool write)
@@ -589,8 +618,13 @@ static unsigned long system_run(struct dmirror *dmirror, unsigned long addr, uns
 	return n;
 }
 
+/*
+ * Copies [start, end) through the device page table, into or out of
+ * @bounce, which holds that range; a NULL @bounce only counts (reads).
+ * Stops at the first page the table cannot reach, with -ENOENT.
+ */
 static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned long end,
-			 unsigned long base, char *bounce, uint64_t *cpages, bool write)
+			 char *bounce, uint64_t *cpages, bool write)
 {
 	char page[UHMM_PAGE_SIZE];
 	struct uhmm_vma vma = { 0 };
@@ -613,7 +647,7 @@ static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned 
 
 		if (run > 1) {
 			/* Consecutive system pages: one copy. */
-			long n = uhmm_access_process_vm(addr, bounce + (addr - base),
+			long n = uhmm_access_process_vm(addr, bounce + (addr - start),
 							run << UHMM_PAGE_SHIFT, write);
 			unsigned long done = n > 0 ? (unsigned long)n >> UHMM_PAGE_SHIFT : 0;
 
@@ -623,7 +657,7 @@ static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned 
 				continue;
 			/* That page failed: dmirror_access() says why. */
 		}
-		ret = dmirror_access(dmirror, addr, bounce ? bounce + (addr - base) : page, write,
+		ret = dmirror_access(dmirror, addr, bounce ? bounce + (addr - start) : page, write,
 				     &vma);
 		if (ret)
 			break;
@@ -634,46 +668,108 @@ static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned 
 	return ret;
 }
 
-static int dmirror_do_read(struct dmirror *dmirror, unsigned long start, unsigned long end,
-			   unsigned long base, char *bounce, uint64_t *cpages)
+/* [start, end) through the table, faulting in what it lacks (cmd->faults). */
+static int dmirror_rw_range(struct dmirror *dmirror, unsigned long start, unsigned long end,
+			    char *bounce, struct hmm_dmirror_cmd *cmd, bool write)
 {
-	return dmirror_do_rw(dmirror, start, end, base, bounce, cpages, false);
-}
-
-/*
- * READ and WRITE: copy through the device page table, faulting in what it
- * lacks (counted in cmd->faults), as the kernel's dmirror_read/write().
- */
-static int dmirror_rw(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd, bool write)
-{
-	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT);
-	unsigned long last_fault = ~0UL;
+	unsigned long addr = start, last_fault = ~0UL;
 	unsigned int retries = 0;
+	uint64_t done = 0;
 	int ret;
 
-	/*
-	 * The kernel's device copies through a bounce buffer; here the
-	 * command's buffer is process memory the copies check, so the data
-	 * goes straight to or from it (a failed READ may have filled part).
-	 */
 	for (;;) {
-		ret = dmirror_do_rw(dmirror, start, end, cmd->addr, (char *)(uintptr_t)cmd->ptr,
-				    &cmd->cpages, write);
+		ret = dmirror_do_rw(dmirror, addr, end, bounce + (addr - start), &done, write);
 		if (ret != -ENOENT)
 			break;
-		start = cmd->addr + (cmd->cpages << UHMM_PAGE_SHIFT);
+		addr = start + (done << UHMM_PAGE_SHIFT);
 		/* A page the device keeps failing to reach although it is mapped. */
-		retries = start == last_fault ? retries + 1 : 0;
-		last_fault = start;
+		retries = addr == last_fault ? retries + 1 : 0;
+		last_fault = addr;
 		if (retries > FAULT_RETRIES) {
 			ret = -EFAULT;
 			break;
 		}
-		ret = dmirror_fault(dmirror, start, end, write);
+		ret = dmirror_fault(dmirror, addr, end, write);
 		if (ret)
 			break;
 		cmd->faults++;
 	}
+	cmd->cpages += done;
+	return ret;
+}
+
+/* The command's buffer, @len bytes at @off, to or from @bounce. */
+static int dmirror_copy_user(struct hmm_dmirror_cmd *cmd, unsigned long off, char *bounce,
+			     unsigned long len, bool to_user)
+{
+	return uhmm_access_process_vm(cmd->ptr + off, bounce, len, to_user) == (long)len ?
+	       0 : -EFAULT;
+}
+
+static char *dmirror_bounce_alloc(const struct hmm_dmirror_cmd *cmd)
+{
+	return malloc((cmd->npages < BOUNCE_PAGES ? cmd->npages : BOUNCE_PAGES) <<
+		      UHMM_PAGE_SHIFT);
+}
+
+/*
+ * READ and WRITE: copy through the device page table, faulting in what it
+ * lacks, as the kernel's dmirror_read/write().  The command's buffer is
+ * reached only through the bounce buffer, with no device lock held: it may
+ * itself be in device memory.
+ */
+static int dmirror_rw(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd, bool write)
+{
+	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT);
+	unsigned long addr, next;
+	char *bounce;
+	int ret = 0;
+
+	if (!cmd->ptr)
+		return -EFAULT;
+	if (!cmd->npages)
+		return 0;
+	bounce = dmirror_bounce_alloc(cmd);
+	if (!bounce)
+		return -ENOMEM;
+	for (addr = start; addr < end && !ret; addr = next) {
+		next = end - addr > BOUNCE_PAGES * UHMM_PAGE_SIZE ?
+		       addr + BOUNCE_PAGES * UHMM_PAGE_SIZE : end;
+		if (write)
+			ret = dmirror_copy_user(cmd, addr - start, bounce, next - addr, false);
+		if (!ret)
+			ret = dmirror_rw_range(dmirror, addr, next, bounce, cmd, write);
+		if (!ret && !write)
+			ret = dmirror_copy_user(cmd, addr - start, bounce, next - addr, true);
+	}
+	free(bounce);
+	return ret;
+}
+
+/*
+ * The data of [start, end) as the device holds it, into the command's
+ * buffer, without faulting (the check after MIGRATE_TO_DEV and EXCLUSIVE).
+ * A uhmm addition: with ptr 0 the pages are only counted.
+ */
+static int dmirror_read_back(struct dmirror *dmirror, struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT);
+	unsigned long addr, next;
+	char *bounce = NULL;
+	int ret = 0;
+
+	if (!cmd->npages)
+		return 0;
+	if (cmd->ptr && !(bounce = dmirror_bounce_alloc(cmd)))
+		return -ENOMEM;
+	for (addr = start; addr < end && !ret; addr = next) {
+		next = end - addr > BOUNCE_PAGES * UHMM_PAGE_SIZE ?
+		       addr + BOUNCE_PAGES * UHMM_PAGE_SIZE : end;
+		ret = dmirror_do_rw(dmirror, addr, next, bounce, &cmd->cpages, false);
+		if (!ret && bounce)
+			ret = dmirror_copy_user(cmd, addr - start, bounce, next - addr, true);
+	}
+	free(bounce);
 	return ret;
 }
 
@@ -685,6 +781,8 @@ static int dmirror_exclusive(struct dmirror *dmirror, struct hmm_dmirror_cmd *cm
 	unsigned long start = cmd->addr, end = start + (cmd->npages << UHMM_PAGE_SHIFT), addr;
 	int ret = 0;
 
+	if (!cmd->ptr)
+		return -EFAULT;	/* nowhere to return the data: take nothing */
 	for (addr = start; addr < end; addr += UHMM_PAGE_SIZE) {
 		struct uhmm_page *page = uhmm_make_device_exclusive(addr, NULL);
 
@@ -701,8 +799,7 @@ static int dmirror_exclusive(struct dmirror *dmirror, struct hmm_dmirror_cmd *cm
 			return ret;
 	}
 	/* Return the data for verification. */
-	return dmirror_do_read(dmirror, start, end, start, (char *)(uintptr_t)cmd->ptr,
-			       &cmd->cpages);
+	return dmirror_read_back(dmirror, cmd);
 }
 
 /* HMM_DMIRROR_CHECK_EXCLUSIVE: 0 once no page of the range is held atomically. */
@@ -864,12 +961,8 @@ static int dmirror_migrate_to_device(struct dmirror *dmirror, struct hmm_dmirror
 		uhmm_migrate_vma_finalize(&args);
 	}
 
-	/*
-	 * Return the migrated data for verification: only pages in device
-	 * memory.  A uhmm addition: with ptr 0 the pages are only counted.
-	 */
-	return dmirror_do_read(dmirror, start, end, start, (char *)(uintptr_t)cmd->ptr,
-			       &cmd->cpages);
+	/* Return the migrated data for verification: only pages in device memory. */
+	return dmirror_read_back(dmirror, cmd);
 }
 
 /* --- migration back to system memory ------------------------------------------ */
@@ -1000,20 +1093,46 @@ static bool chunk_idle(struct dmirror_chunk *chunk)
 	return true;
 }
 
-/* HMM_DMIRROR_RELEASE and unbind: evict, then unmap every chunk. */
+/* A chunk that no page uses any more leaves the device; false if it is busy. */
+static bool dmirror_chunk_unlist(struct dmirror_device *mdevice, struct dmirror_chunk *chunk)
+{
+	unsigned int c;
+	bool idle;
+
+	pthread_mutex_lock(&mdevice->lock);
+	idle = chunk_idle(chunk);
+	chunk->evicting = false;
+	for (c = 0; idle && c < mdevice->nr_chunks; c++) {
+		if (mdevice->chunks[c] == chunk) {
+			mdevice->chunks[c] = mdevice->chunks[--mdevice->nr_chunks];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mdevice->lock);
+	return idle;
+}
+
+/*
+ * HMM_DMIRROR_RELEASE and unbind: evict, then unmap every chunk.  A chunk
+ * stays listed until it is unmapped, so that closing a handle finds every
+ * page that may point at it; one that stays busy is kept, off the free list,
+ * for the next RELEASE.  Concurrent RELEASEs each take the chunks no other
+ * one is emptying.
+ */
 static int dmirror_device_remove_chunks(struct dmirror_device *mdevice)
 {
 	struct dmirror_chunk *chunks[DEVMEM_CHUNKS_MAX];
 	struct uhmm_page **pp;
-	unsigned int n, c;
+	unsigned int n = 0, c;
 	int tries, ret = 0;
 
 	pthread_mutex_lock(&mdevice->lock);
-	n = mdevice->nr_chunks;
-	memcpy(chunks, mdevice->chunks, sizeof(chunks));
-	mdevice->nr_chunks = 0;
-	for (c = 0; c < n; c++)
-		chunks[c]->removing = true;
+	for (c = 0; c < mdevice->nr_chunks; c++) {
+		if (mdevice->chunks[c]->evicting)
+			continue;
+		mdevice->chunks[c]->removing = mdevice->chunks[c]->evicting = true;
+		chunks[n++] = mdevice->chunks[c];
+	}
 	/* No new allocation from these chunks. */
 	for (pp = &mdevice->free_pages; *pp;) {
 		if (page_chunk(*pp)->removing)
@@ -1028,12 +1147,8 @@ static int dmirror_device_remove_chunks(struct dmirror_device *mdevice)
 
 		for (tries = 0; !chunk_idle(chunk) && tries < EVICT_TRIES; tries++)
 			dmirror_device_evict_chunk(chunk);
-		if (!chunk_idle(chunk)) {
-			/* Unmapping would wait forever: keep it (off the free list) for next time. */
-			pthread_mutex_lock(&mdevice->lock);
-			mdevice->chunks[mdevice->nr_chunks++] = chunk;
-			pthread_mutex_unlock(&mdevice->lock);
-			ret = -EBUSY;
+		if (!dmirror_chunk_unlist(mdevice, chunk)) {
+			ret = -EBUSY;	/* unmapping would wait forever */
 			continue;
 		}
 		uhmm_memunmap_pages(&chunk->pagemap);
@@ -1046,6 +1161,7 @@ static int dmirror_device_remove_chunks(struct dmirror_device *mdevice)
 
 /* --- handles and commands ------------------------------------------------------- */
 
+/* The handle behind @fd, with a reference the caller drops with handle_put(). */
 static struct dmirror *handle_get(int fd)
 {
 	struct dmirror *dmirror = NULL;
@@ -1053,13 +1169,102 @@ static struct dmirror *handle_get(int fd)
 	pthread_mutex_lock(&handles_lock);
 	if (fd >= 0 && fd < MAX_HANDLES)
 		dmirror = handles[fd];
+	if (dmirror)
+		dmirror->refs++;
 	pthread_mutex_unlock(&handles_lock);
 	return dmirror;
+}
+
+/*
+ * The handle's device pages stay in device memory once it is gone; they
+ * just forget it.  Every page that points at it is detached, not only those
+ * its table still holds: an unmapped page may be freed by the fault engine
+ * after the handle is closed, and must not find it then.
+ */
+static void dmirror_forget(struct dmirror *dmirror)
+{
+	struct dmirror_device *mdevice = dmirror->mdevice;
+	unsigned int c;
+
+	uhmm_mmu_interval_notifier_remove(&dmirror->notifier);
+	pthread_mutex_lock(&mdevice->lock);
+	for (c = 0; c < mdevice->nr_chunks; c++) {
+		struct uhmm_dev_pagemap *pgmap = &mdevice->chunks[c]->pagemap;
+		unsigned long pfn;
+
+		for (pfn = uhmm_pgmap_pfn_first(pgmap, 0); pfn < uhmm_pgmap_pfn_end(pgmap, 0); pfn++) {
+			struct uhmm_page *page = uhmm_pfn_to_page(pfn);
+
+			/* A free page's field links the free list: never a handle. */
+			if (page->zone_device_data == dmirror)
+				page->zone_device_data = NULL;
+		}
+	}
+	pthread_mutex_unlock(&mdevice->lock);
+	free(dmirror->pt.keys);
+	free(dmirror->pt.vals);
+	pthread_mutex_destroy(&dmirror->mutex);
+	free(dmirror);
+}
+
+/* A command is done with the handle; the last reference frees it, as release() would. */
+static void handle_put(struct dmirror *dmirror)
+{
+	bool last;
+
+	pthread_mutex_lock(&handles_lock);
+	last = !--dmirror->refs;
+	pthread_mutex_unlock(&handles_lock);
+	if (last)
+		dmirror_forget(dmirror);
+}
+
+/*
+ * fork() waits for every command in flight and takes handles_lock, so the
+ * child inherits no driver lock held by a thread it does not have (its
+ * fault engine needs them).  Registered once uhmm's own handlers are, so it
+ * runs before them: uhmm's fork invalidates mirrors, which takes the handles'
+ * mutexes.
+ */
+static void dmirror_fork_prepare(void)
+{
+	pthread_rwlock_wrlock(&fork_lock);
+	pthread_mutex_lock(&handles_lock);
+}
+
+static void dmirror_fork_parent(void)
+{
+	pthread_mutex_unlock(&handles_lock);
+	pthread_rwlock_unlock(&fork_lock);
+}
+
+/* A fork() waiting for the commands in flight holds new ones off. */
+static void fork_lock_init(void)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&fork_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
+/* The writer's thread has another id in the child: unlocking would not know it. */
+static void dmirror_fork_child(void)
+{
+	pthread_mutex_unlock(&handles_lock);
+	fork_lock_init();
+}
+
+static void dmirror_atfork(void)
+{
+	pthread_atfork(dmirror_fork_prepare, dmirror_fork_parent, dmirror_fork_child);
 }
 
 int dmirror_open(int index);
 int dmirror_open(int index)
 {
+	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 	struct dmirror *dmirror;
 	int fd;
 
@@ -1069,13 +1274,16 @@ int dmirror_open(int index)
 	if (!dmirror)
 		return -ENOMEM;
 	dmirror->mdevice = &mdevices[index];
+	dmirror->refs = 1;
 	pthread_mutex_init(&dmirror->mutex, NULL);
+	/* Starts uhmm's fault engine, and with it uhmm's fork handlers. */
 	fd = uhmm_mmu_interval_notifier_insert(&dmirror->notifier, 0, ~0UL & ~(UHMM_PAGE_SIZE - 1),
 					       &dmirror_min_ops);
 	if (fd) {
 		free(dmirror);
 		return fd;
 	}
+	pthread_once(&atfork_once, dmirror_atfork);
 	pthread_mutex_lock(&handles_lock);
 	for (fd = 0; fd < MAX_HANDLES && handles[fd]; fd++)
 		;
@@ -1091,27 +1299,7 @@ int dmirror_open(int index)
 }
 EXPORT_SYMBOL_GPL(dmirror_open);
 
-/* Pages the handle mapped stay in device memory; they just forget it. */
-static void dmirror_forget(struct dmirror *dmirror)
-{
-	struct dmirror_device *mdevice = dmirror->mdevice;
-	size_t i;
-
-	uhmm_mmu_interval_notifier_remove(&dmirror->notifier);
-	pthread_mutex_lock(&mdevice->lock);
-	pthread_mutex_lock(&dmirror->mutex);
-	for (i = 0; i < dmirror->pt.cap; i++)
-		if (dmirror->pt.keys[i] != PT_EMPTY &&
-		    !(dmirror->pt.vals[i] & (PT_SYSTEM | PT_ATOMIC)))
-			entry_page(dmirror->pt.vals[i])->zone_device_data = NULL;
-	pthread_mutex_unlock(&dmirror->mutex);
-	pthread_mutex_unlock(&mdevice->lock);
-	free(dmirror->pt.keys);
-	free(dmirror->pt.vals);
-	pthread_mutex_destroy(&dmirror->mutex);
-	free(dmirror);
-}
-
+/* As close(2): a command still running on the handle keeps it until it returns. */
 int dmirror_close(int fd);
 int dmirror_close(int fd)
 {
@@ -1125,23 +1313,17 @@ int dmirror_close(int fd)
 	pthread_mutex_unlock(&handles_lock);
 	if (!dmirror)
 		return -EBADF;
-	dmirror_forget(dmirror);
+	handle_put(dmirror);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(dmirror_close);
 
-int dmirror_ioctl(int fd, unsigned long request, struct hmm_dmirror_cmd *ucmd);
-int dmirror_ioctl(int fd, unsigned long request, struct hmm_dmirror_cmd *ucmd)
+static int dmirror_command(struct dmirror *dmirror, unsigned long request,
+			   struct hmm_dmirror_cmd *ucmd)
 {
-	struct dmirror *dmirror = handle_get(fd);
-	struct hmm_dmirror_cmd cmd;
+	struct hmm_dmirror_cmd cmd = *ucmd;
 	int ret;
 
-	if (!dmirror)
-		return -EBADF;
-	if (!ucmd)
-		return -EFAULT;
-	cmd = *ucmd;
 	if (cmd.addr & (UHMM_PAGE_SIZE - 1))
 		return -EINVAL;
 	if (cmd.npages > (~0ULL >> UHMM_PAGE_SHIFT) ||
@@ -1190,6 +1372,24 @@ int dmirror_ioctl(int fd, unsigned long request, struct hmm_dmirror_cmd *ucmd)
 	*ucmd = cmd;
 	return 0;
 }
+
+int dmirror_ioctl(int fd, unsigned long request, struct hmm_dmirror_cmd *ucmd);
+int dmirror_ioctl(int fd, unsigned long request, struct hmm_dmirror_cmd *ucmd)
+{
+	struct dmirror *dmirror;
+	int ret;
+
+	pthread_rwlock_rdlock(&fork_lock);
+	dmirror = handle_get(fd);
+	if (dmirror) {
+		ret = ucmd ? dmirror_command(dmirror, request, ucmd) : -EFAULT;
+		handle_put(dmirror);
+	} else {
+		ret = -EBADF;
+	}
+	pthread_rwlock_unlock(&fork_lock);
+	return ret;
+}
 EXPORT_SYMBOL_GPL(dmirror_ioctl);
 
 long dmirror_fail_nth(int fd, unsigned int site, unsigned long nth);
@@ -1201,9 +1401,10 @@ long dmirror_fail_nth(int fd, unsigned int site, unsigned long nth)
 
 	if (!dmirror)
 		return -EBADF;
+	mdevice = dmirror->mdevice;
+	handle_put(dmirror);
 	if (site > DMIRROR_FAIL_COPY)
 		return -EINVAL;
-	mdevice = dmirror->mdevice;
 	pthread_mutex_lock(&mdevice->lock);
 	left = (long)mdevice->fail_nth[site];
 	mdevice->fail_nth[site] = nth;
@@ -1258,6 +1459,8 @@ static int dmirror_init(void)
 {
 	char name[32];
 	int i, ret;
+
+	fork_lock_init();
 
 	for (i = 0; i < HMM_DMIRROR_NR_DEVICES; i++) {
 		struct uhmm_device *dev;
