@@ -263,6 +263,7 @@ long uhmm_fail_nth(enum uhmm_fail_site site, unsigned long nth);
  */
 enum uhmm_delay_site {
 	UHMM_DELAY_FAULT_HOLE,	/* a CPU fault, before it maps the zero page into a hole */
+	UHMM_DELAY_UNMAP_PUT,	/* the engine, before it drops the pages an unmap released */
 	UHMM_DELAY_NR,
 };
 

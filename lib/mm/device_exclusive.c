@@ -216,6 +216,7 @@ UHMM_EXPORT struct uhmm_page *uhmm_make_device_exclusive(unsigned long addr, voi
 		errno = -ret;
 		return NULL;
 	}
+	mn_sync_range(addr, addr + UHMM_PAGE_SIZE);
 	for (tries = 0; tries < EXCLUSIVE_TRIES; tries++) {
 		/* Present, writable, ours (a device page comes back, COW is broken). */
 		if (madvise((void *)addr, UHMM_PAGE_SIZE, MADV_POPULATE_WRITE)) {

@@ -54,11 +54,16 @@ static void defer_put(struct uhmm_page *page)
 	deferred[nr_deferred++] = page;
 }
 
+/*
+ * The puts call drivers' page_free(): under mm_fork_lock, so that fork()
+ * never copies a driver lock this thread holds in the middle of one.
+ */
 void mm_put_deferred(void)
 {
 	struct uhmm_page **pages;
 	size_t n, i;
 
+	pthread_rwlock_rdlock(&mm_fork_lock);
 	pthread_mutex_lock(&pt_lock);
 	pages = deferred;
 	n = nr_deferred;
@@ -67,6 +72,7 @@ void mm_put_deferred(void)
 	pthread_mutex_unlock(&pt_lock);
 	for (i = 0; i < n; i++)
 		uhmm_put_page(pages[i]);
+	pthread_rwlock_unlock(&mm_fork_lock);
 	free(pages);
 }
 

@@ -185,6 +185,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 	ret = mm_engine_start();
 	if (ret)
 		return ret;
+	mn_sync_range(args->start, args->end);
 
 	n = (args->end - args->start) >> UHMM_PAGE_SHIFT;
 	memset(args->src, 0, n * sizeof(*args->src));

@@ -136,6 +136,7 @@ int mm_copy(unsigned long dst, unsigned long src);	/* one page, UFFDIO_COPY */
  */
 long mm_install_frame(unsigned long addr, struct uhmm_page *page);
 void mm_engine_drain(void);
+bool mm_in_engine_thread(void);
 /* pt_lock held */
 bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long *end);
 
@@ -177,6 +178,8 @@ void mn_invalidate(unsigned long start, unsigned long end, enum uhmm_mmu_notifie
 void mn_invalidate_async(unsigned long start, unsigned long end,
 			 enum uhmm_mmu_notifier_event event,
 			 void (*done)(unsigned long addr, void *data), void *data);
+/* Waits for the queued invalidations of [start, end) (not in the engine's threads). */
+void mn_sync_range(unsigned long start, unsigned long end);
 void mn_events_begin(void);
 void mn_events_end(void);
 void mn_fork_quiesce(void);

@@ -153,11 +153,14 @@ static struct {
 	.tail = &worker.head,
 };
 
+static __thread bool in_mn_thread;
+
 static void *mn_thread(void *arg)
 {
 	sigset_t all;
 
 	(void)arg;
+	in_mn_thread = true;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
@@ -258,6 +261,37 @@ void mn_invalidate_async(unsigned long start, unsigned long end,
 	pthread_mutex_unlock(&worker.lock);
 }
 
+/* worker.lock held */
+static bool mn_work_pending(unsigned long start, unsigned long end)
+{
+	const struct mn_work *w;
+
+	if (worker.current && worker.current->range.start < end &&
+	    worker.current->range.end > start)
+		return true;
+	for (w = worker.head; w; w = w->next)
+		if (w->range.start < end && w->range.end > start)
+			return true;
+	return false;
+}
+
+/*
+ * Waits until every invalidation queued for [start, end) has run.  The ops
+ * of an munmap() run after it returned: a new mapping at the same address,
+ * migrated or made exclusive now, would have its fresh device entries
+ * erased by them.  Not from the engine's or the invalidation thread, which
+ * those ops may wait for; a fault's migration only takes pages back.
+ */
+void mn_sync_range(unsigned long start, unsigned long end)
+{
+	if (in_mn_thread || mm_in_engine_thread())
+		return;
+	pthread_mutex_lock(&worker.lock);
+	while (mn_work_pending(start, end))
+		pthread_cond_wait(&worker.idle, &worker.lock);
+	pthread_mutex_unlock(&worker.lock);
+}
+
 /* --- the engine's reads ---------------------------------------------------- */
 
 void mn_events_begin(void)
@@ -317,9 +351,29 @@ void mn_fork_parent(void)
 	pthread_mutex_unlock(&subs.lock);
 }
 
-/* The child has no invalidation thread; it starts one for what is queued. */
+/*
+ * The child has no invalidation thread; it starts one for what is queued.
+ * An invalidation another thread was running at the fork never ends here:
+ * only the queued ones still count as running, or read_begin() would wait
+ * for it forever.
+ */
 void mn_fork_child(void)
 {
+	struct uhmm_mmu_interval_notifier *sub;
+	struct mn_work *w;
+
+	subs.active = 0;
+	for (w = worker.head; w; w = w->next)
+		subs.active += w->seq != 0;
+	if (!subs.active && (subs.invalidate_seq & 1)) {
+		subs.invalidate_seq++;
+		while ((sub = subs.deferred)) {
+			subs.deferred = sub->next;
+			sub->deferred = false;
+			sub->next = subs.list;
+			subs.list = sub;
+		}
+	}
 	pthread_mutex_init(&subs.lock, NULL);
 	pthread_cond_init(&subs.wq, NULL);
 	pthread_mutex_init(&worker.lock, NULL);

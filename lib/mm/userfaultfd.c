@@ -531,6 +531,7 @@ static ssize_t engine_read(int fd)
 	mn_events_end();
 	pthread_cond_broadcast(&pt_wait);
 	pthread_mutex_unlock(&pt_lock);
+	mm_inject_delay(UHMM_DELAY_UNMAP_PUT);
 	mm_put_deferred();
 	return n;
 }
@@ -546,6 +547,11 @@ void mm_engine_drain(void)
 		engine_read(mm_engine.uffd);
 	else
 		sched_yield();
+}
+
+bool mm_in_engine_thread(void)
+{
+	return in_engine_thread;
 }
 
 static void *engine_thread(void *arg)
