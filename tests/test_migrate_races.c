@@ -283,3 +283,336 @@ TEST(two_commands_on_one_handle_do_not_deadlock)
 {
 	run_bounded(two_commands_on_one_handle, 30, "READ + MIGRATE_TO_DEV against MIGRATE_TO_DEV + TO_SYS");
 }
+
+/* --- a slow second notifier ------------------------------------------------ */
+
+/* Sleeps in its op for @event, before the device's own op runs after it. */
+struct slow_notifier {
+	struct uhmm_mmu_interval_notifier sub;
+	enum uhmm_mmu_notifier_event event;
+	unsigned int usec;
+	int calls;		/* atomic */
+};
+
+static bool slow_invalidate(struct uhmm_mmu_interval_notifier *sub,
+			    const struct uhmm_mmu_notifier_range *range, unsigned long cur_seq)
+{
+	struct slow_notifier *s = (struct slow_notifier *)sub;
+
+	uhmm_mmu_interval_set_seq(sub, cur_seq);
+	if (range->event == s->event) {
+		__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
+		usleep(s->usec);
+	}
+	return true;
+}
+
+static const struct uhmm_mmu_interval_notifier_ops slow_ops = {
+	.invalidate = slow_invalidate,
+};
+
+/* Inserted last, so its op runs first (the device's waits behind it). */
+static void slow_notifier_insert(struct slow_notifier *s, enum uhmm_mmu_notifier_event event,
+				 unsigned int usec)
+{
+	s->event = event;
+	s->usec = usec;
+	ASSERT_EQ(uhmm_mmu_interval_notifier_insert(&s->sub, 0, ~0UL & ~(HMM_PAGE - 1),
+						    &slow_ops), 0);
+}
+
+/* --- munmap, a new mapping at the same address, migrate -------------------- */
+
+#define REMAP_PAGES	64UL
+
+/*
+ * The UNMAP ops of munmap() run on the invalidation thread after munmap()
+ * returned.  A new mapping at the same address, migrated meanwhile, must
+ * keep its device entries: an invalidation never applies to a mapping made
+ * after the change it describes.
+ */
+TEST(stale_unmap_spares_a_new_mapping)
+{
+	struct slow_notifier slow = { 0 };
+	int fd, round;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(REMAP_PAGES);
+
+	slow_notifier_insert(&slow, UHMM_MMU_NOTIFY_UNMAP, 100000);
+	for (round = 0; round < 3; round++) {
+		fill(b, REMAP_PAGES, round);
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, REMAP_PAGES), 0);
+		ASSERT_EQ(munmap(b->ptr, b->size), 0);
+		ASSERT_TRUE(mmap(b->ptr, b->size, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == b->ptr);
+		fill(b, REMAP_PAGES, 100 + round);
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, REMAP_PAGES), 0);
+		ASSERT_EQ(b->cpages, REMAP_PAGES);
+		usleep(300000);		/* any op still due has run */
+		/* The device still maps every page it holds: no fault to read them. */
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_READ, b, REMAP_PAGES), 0);
+		ASSERT_EQ(b->faults, 0);
+		check(b->mirror, REMAP_PAGES, 100 + round);
+		check(b->ptr, REMAP_PAGES, 100 + round);
+	}
+	ASSERT_GT(__atomic_load_n(&slow.calls, __ATOMIC_RELAXED), 0);
+	uhmm_mmu_interval_notifier_remove(&slow.sub);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* --- close right after munmap ------------------------------------------------ */
+
+/*
+ * munmap() returns once the engine read its event; the device pages' last
+ * references drop just after (here, 50 ms after), and page_free() must not
+ * find the handle closed meanwhile.  The sanitizer build sees the use after
+ * free; every build checks that the device works on.
+ */
+TEST(close_right_after_munmap)
+{
+	int fd, round;
+	struct dmirror_api api = setup(&fd, 0);
+	unsigned int warns = uhmm_warn_count();
+
+	ASSERT_EQ(uhmm_inject_delay(UHMM_DELAY_UNMAP_PUT, 50000), 0);
+	for (round = 0; round < 5; round++) {
+		struct hmm_buffer *b = anon_buffer(REMAP_PAGES);
+
+		fill(b, REMAP_PAGES, round);
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, REMAP_PAGES), 0);
+		ASSERT_EQ(munmap(b->ptr, b->size), 0);
+		b->ptr = NULL;
+		ASSERT_EQ(api.close(fd), 0);
+		usleep(100000);
+		fd = api.open(0);
+		ASSERT_GE(fd, 0);
+		hmm_buffer_free(b);
+	}
+	uhmm_inject_delay(UHMM_DELAY_UNMAP_PUT, 0);
+	{
+		struct hmm_buffer *b = anon_buffer(REMAP_PAGES);
+
+		fill(b, REMAP_PAGES, 7);
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, REMAP_PAGES), 0);
+		check(b->ptr, REMAP_PAGES, 7);
+		hmm_buffer_free(b);
+	}
+	ASSERT_EQ(uhmm_warn_count(), warns);
+	api.close(fd);
+}
+
+/* --- fork while an invalidation runs ---------------------------------------- */
+
+struct migrate_arg {
+	void *ptr;
+	unsigned long npages;
+};
+
+/* A migration that only invalidates: it selects, then restores everything. */
+static void *migrate_and_restore(void *arg)
+{
+	struct migrate_arg *m = arg;
+	unsigned long src[REMAP_PAGES], dst[REMAP_PAGES];
+	struct uhmm_migrate_vma args = {
+		.start = (uintptr_t)m->ptr, .end = (uintptr_t)m->ptr + m->npages * HMM_PAGE,
+		.src = src, .dst = dst, .flags = UHMM_MIGRATE_VMA_SELECT_SYSTEM,
+	};
+
+	if (uhmm_migrate_vma_setup(&args) == 0) {
+		uhmm_migrate_vma_pages(&args);
+		uhmm_migrate_vma_finalize(&args);
+	}
+	return NULL;
+}
+
+static void child_reads_through_a_new_handle(void)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 1);
+	struct hmm_buffer *b = anon_buffer(4);
+
+	fill(b, 4, 3);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_READ, b, 4), 0);
+	check(b->mirror, 4, 3);
+}
+
+/*
+ * fork() while another thread is inside the ops of a migration's
+ * invalidation (200 ms in a slow notifier): that invalidation never ends in
+ * the child, which must not wait for it.
+ */
+TEST(fork_during_an_invalidation)
+{
+	struct slow_notifier slow = { 0 };
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(REMAP_PAGES);
+	struct migrate_arg m = { b->ptr, REMAP_PAGES };
+	pthread_t t;
+
+	fill(b, REMAP_PAGES, 1);
+	slow_notifier_insert(&slow, UHMM_MMU_NOTIFY_MIGRATE, 200000);
+	ASSERT_EQ(pthread_create(&t, NULL, migrate_and_restore, &m), 0);
+	while (!__atomic_load_n(&slow.calls, __ATOMIC_RELAXED))
+		usleep(1000);
+	run_bounded(child_reads_through_a_new_handle, 20, "a child forked during an invalidation");
+	pthread_join(t, NULL);
+	check(b->ptr, REMAP_PAGES, 1);
+	uhmm_mmu_interval_notifier_remove(&slow.sub);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* --- fork while a command runs ------------------------------------------------ */
+
+#define BUSY_PAGES	2048UL
+
+struct busy {
+	struct dmirror_api api;
+	int fd;
+	struct hmm_buffer *b;
+	int stop;	/* atomic */
+};
+
+static void *busy_reader(void *arg)
+{
+	struct busy *s = arg;
+
+	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED))
+		if (hmm_dmirror_cmd(&s->api, s->fd, HMM_DMIRROR_READ, s->b, BUSY_PAGES))
+			HARNESS_FAIL("READ failed");
+	return NULL;
+}
+
+static struct hmm_buffer *fork_victim;
+
+static void child_touches_device_memory(void)
+{
+	check(fork_victim->ptr, REMAP_PAGES, 13);
+}
+
+/*
+ * Another thread is inside a dmirror command at each fork(); the child then
+ * touches pages in device memory, and its fault engine frees device pages,
+ * which takes the driver's locks.  The child must not inherit them held.
+ */
+TEST(fork_while_a_command_runs)
+{
+	struct busy s;
+	pthread_t t;
+	int i;
+
+	s.api = setup(&s.fd, 0);
+	s.b = anon_buffer(BUSY_PAGES);
+	fill(s.b, BUSY_PAGES, 2);
+	fork_victim = anon_buffer(REMAP_PAGES);
+	ASSERT_EQ(pthread_create(&t, NULL, busy_reader, &s), 0);
+	for (i = 0; i < 20; i++) {
+		fill(fork_victim, REMAP_PAGES, 13);
+		ASSERT_EQ(hmm_dmirror_cmd(&s.api, s.fd, HMM_DMIRROR_MIGRATE_TO_DEV, fork_victim,
+					  REMAP_PAGES), 0);
+		run_bounded(child_touches_device_memory, 20, "a child forked during a command");
+	}
+	__atomic_store_n(&s.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	check(fork_victim->ptr, REMAP_PAGES, 13);
+	hmm_buffer_free(fork_victim);
+	hmm_buffer_free(s.b);
+	s.api.close(s.fd);
+}
+
+/* --- RELEASE racing migrations ------------------------------------------------- */
+
+#define REL_PAGES	512UL
+#define REL_SECONDS	2.0
+
+struct release_race {
+	struct dmirror_api api;
+	int fd;
+	char *buf;
+	unsigned int version[REL_PAGES];
+	int stop;	/* atomic */
+	unsigned long bad;
+};
+
+static uint64_t rel_word(unsigned long page, unsigned int version, unsigned long i)
+{
+	return ((uint64_t)page << 40) ^ ((uint64_t)version << 20) ^ i;
+}
+
+static void *rel_migrator(void *arg)
+{
+	struct release_race *r = arg;
+	unsigned int seed = 1;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		unsigned long first = rand_r(&seed) % REL_PAGES;
+		unsigned long n = 1 + rand_r(&seed) % (REL_PAGES - first);
+		int ret = dmirror_call(&r->api, r->fd, rand_r(&seed) & 1 ?
+				       HMM_DMIRROR_MIGRATE_TO_DEV : HMM_DMIRROR_MIGRATE_TO_SYS,
+				       r->buf + first * HMM_PAGE, NULL, n);
+
+		/* -ENOENT: the toucher took a page back before the read-back. */
+		if (ret && ret != -ENOENT)
+			HARNESS_FAIL("migration: %d", ret);
+	}
+	return NULL;
+}
+
+static void *rel_releaser(void *arg)
+{
+	struct release_race *r = arg;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		int ret = dmirror_call(&r->api, r->fd, HMM_DMIRROR_RELEASE, r->buf, NULL, 1);
+
+		if (ret && ret != -EBUSY)
+			HARNESS_FAIL("RELEASE: %d", ret);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/* One thread checks and rewrites every page while others migrate and RELEASE the device. */
+TEST(release_racing_migrations)
+{
+	struct release_race r = { 0 };
+	pthread_t migrator, releaser;
+	unsigned long p, i;
+	double end;
+
+	r.api = setup(&r.fd, 0);
+	r.buf = mmap(NULL, REL_PAGES * HMM_PAGE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(r.buf != MAP_FAILED);
+	for (p = 0; p < REL_PAGES; p++)
+		for (i = 0; i < HMM_PAGE / 8; i++)
+			((uint64_t *)(r.buf + p * HMM_PAGE))[i] = rel_word(p, 0, i);
+	ASSERT_EQ(pthread_create(&migrator, NULL, rel_migrator, &r), 0);
+	ASSERT_EQ(pthread_create(&releaser, NULL, rel_releaser, &r), 0);
+	end = now_s() + REL_SECONDS;
+	while (now_s() < end && !r.bad) {
+		for (p = 0; p < REL_PAGES; p++) {
+			uint64_t *w = (uint64_t *)(r.buf + p * HMM_PAGE);
+
+			for (i = 0; i < HMM_PAGE / 8; i++) {
+				if (w[i] != rel_word(p, r.version[p], i)) {
+					printf("# page %lu word %lu: %#llx\n", p, i,
+					       (unsigned long long)w[i]);
+					r.bad++;
+					break;
+				}
+			}
+			r.version[p]++;
+			for (i = 0; i < HMM_PAGE / 8; i++)
+				w[i] = rel_word(p, r.version[p], i);
+		}
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(migrator, NULL);
+	pthread_join(releaser, NULL);
+	ASSERT_EQ(r.bad, 0);
+	munmap(r.buf, REL_PAGES * HMM_PAGE);
+	r.api.close(r.fd);
+}
