@@ -5,7 +5,8 @@
  *	TEST(name) { ... ASSERT_EQ(a, b); ... }
  *
  * Each test runs in its own forked process with a time limit, so a crash or
- * a hang fails that test alone.  Output is TAP ("ok 1 name", "not ok 2 name",
+ * a hang fails that test alone, and so does a sanitizer report in its output
+ * (ASan, UBSan, TSan, LSan), even if the test exits 0.  Output is TAP ("ok 1 name", "not ok 2 name",
  * "ok 3 name # SKIP reason"), ending with "# N passed, N failed, N skipped".
  * Arguments select tests whose name contains any of them.
  */
@@ -13,6 +14,8 @@
 #define UHMM_TEST_HARNESS_H
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -88,53 +91,147 @@ static bool harness_selected(const char *name, int argc, char **argv)
 	return false;
 }
 
-/* Run one test in a child; its stdout goes through a pipe to find a skip reason. */
+/*
+ * A sanitizer report fails the test it comes from, even when the test then
+ * exits 0: a report from a background thread, one printed while the
+ * process exits (LeakSanitizer), or one from a runtime told to continue.
+ */
+static bool harness_is_sanitizer_report(const char *line)
+{
+	const char *summary = strstr(line, "SUMMARY: ");
+
+	return strstr(line, "ERROR: AddressSanitizer") ||
+	       strstr(line, "ERROR: LeakSanitizer") ||
+	       strstr(line, "WARNING: ThreadSanitizer") ||
+	       strstr(line, "runtime error:") ||
+	       (summary && strstr(summary, "Sanitizer"));
+}
+
+/* One output stream of a test's child, passed on line by line. */
+struct harness_stream {
+	int fd;				/* -1 once closed */
+	FILE *out;
+	char line[4096];
+	size_t len;
+};
+
+struct harness_result {
+	char *reason;			/* SKIP-REASON, from stdout */
+	size_t reason_len;
+	char report[256];		/* the first sanitizer report line */
+};
+
+static void harness_line(struct harness_stream *s, struct harness_result *res)
+{
+	static const char skip[] = "SKIP-REASON ";
+
+	char *r;
+
+	s->line[s->len] = '\0';
+	s->len = 0;
+	r = s->out == stdout ? strstr(s->line, skip) : NULL;
+	if (r) {
+		snprintf(res->reason, res->reason_len, "%s", r + strlen(skip));
+		res->reason[strcspn(res->reason, "\n")] = '\0';
+		*r = '\0';
+	}
+	if (!res->report[0] && harness_is_sanitizer_report(s->line)) {
+		snprintf(res->report, sizeof(res->report), "%.255s", s->line);
+		res->report[strcspn(res->report, "\n")] = '\0';
+	}
+	fputs(s->line, s->out);
+}
+
+/* Read what is there; false at end of file. */
+static bool harness_read(struct harness_stream *s, struct harness_result *res)
+{
+	char buf[4096];
+	ssize_t n, i;
+
+	n = read(s->fd, buf, sizeof(buf));
+	if (n < 0 && errno == EINTR)
+		return true;
+	if (n <= 0) {
+		if (s->len)
+			harness_line(s, res);
+		close(s->fd);
+		s->fd = -1;
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		s->line[s->len++] = buf[i];
+		if (buf[i] == '\n' || s->len == sizeof(s->line) - 1)
+			harness_line(s, res);
+	}
+	return true;
+}
+
+/*
+ * Run one test in a child.  Its stdout and stderr come through pipes, to
+ * find a skip reason and sanitizer reports; stderr stays stderr, so TAP
+ * readers see the same stdout as before.
+ */
 static int harness_run(struct harness_test *t, char *reason, size_t reason_len)
 {
-	int pipefd[2], status;
-	char buf[4096];
-	size_t used = 0;
-	ssize_t n;
+	struct harness_result res = { .reason = reason, .reason_len = reason_len };
+	struct harness_stream streams[2] = { { .out = stdout }, { .out = stderr } };
+	int outfd[2], errfd[2], status, i;
 	pid_t pid;
 
 	reason[0] = '\0';
-	if (pipe(pipefd))
+	if (pipe(outfd))
 		return -1;
+	if (pipe(errfd)) {
+		close(outfd[0]);
+		close(outfd[1]);
+		return -1;
+	}
 	fflush(stdout);
+	fflush(stderr);
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		close(pipefd[0]);
-		dup2(pipefd[1], STDOUT_FILENO);
+		close(outfd[0]);
+		close(errfd[0]);
+		dup2(outfd[1], STDOUT_FILENO);
+		dup2(errfd[1], STDERR_FILENO);
+		close(outfd[1]);
+		close(errfd[1]);
 		alarm(HARNESS_TIMEOUT_S);
 		t->fn();
 		/* exit(), not _exit(): LeakSanitizer checks at exit in sanitizer builds. */
 		exit(0);
 	}
-	close(pipefd[1]);
-	while ((n = read(pipefd[0], buf + used, sizeof(buf) - 1 - used)) > 0) {
-		used += n;
-		if (used == sizeof(buf) - 1) {
-			buf[used] = '\0';
-			fputs(buf, stdout);
-			used = 0;
+	close(outfd[1]);
+	close(errfd[1]);
+	streams[0].fd = outfd[0];
+	streams[1].fd = errfd[0];
+	/* Until both close: a leftover grandchild holding them keeps us here, as before. */
+	while (streams[0].fd >= 0 || streams[1].fd >= 0) {
+		struct pollfd pfd[2];
+
+		for (i = 0; i < 2; i++)
+			pfd[i] = (struct pollfd){ .fd = streams[i].fd, .events = POLLIN };
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
 		}
+		for (i = 0; i < 2; i++)
+			if (streams[i].fd >= 0 && pfd[i].revents)
+				harness_read(&streams[i], &res);
 	}
-	buf[used] = '\0';
-	close(pipefd[0]);
+	for (i = 0; i < 2; i++)
+		if (streams[i].fd >= 0)
+			close(streams[i].fd);
+	fflush(stderr);
 	waitpid(pid, &status, 0);
 
-	{
-		char *s = strstr(buf, "SKIP-REASON ");
-
-		if (s) {
-			snprintf(reason, reason_len, "%s", s + strlen("SKIP-REASON "));
-			reason[strcspn(reason, "\n")] = '\0';
-			*s = '\0';
-		}
+	if (res.report[0]) {
+		fprintf(stderr, "#   sanitizer report: %s\n", res.report);
+		return 1;
 	}
-	fputs(buf, stdout);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == HARNESS_SKIP_EXIT)
 		return HARNESS_SKIP_EXIT;
 	if (WIFSIGNALED(status))
@@ -143,19 +240,72 @@ static int harness_run(struct harness_test *t, char *reason, size_t reason_len)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
+/*
+ * HARNESS_SELF_CHECK=1 in the environment runs these instead of the
+ * program's tests; tests/run-suite does, to show that a report fails the
+ * test that printed it.  The reports are fakes: under the CI's options the
+ * real runtimes usually abort the child too, which fails it anyway.
+ */
+static void harness_fake_report(const char *line)
+{
+	if (write(STDERR_FILENO, line, strlen(line)) < 0)
+		_exit(2);
+}
+
+static void *harness_fake_report_thread(void *arg)
+{
+	(void)arg;
+	harness_fake_report("==0==ERROR: AddressSanitizer: heap-use-after-free (harness self-check)\n");
+	return NULL;
+}
+
+static void harness_fake_report_at_exit(void)
+{
+	harness_fake_report("==0==ERROR: LeakSanitizer: detected memory leaks (harness self-check)\n");
+}
+
+static void harness_check_report_from_a_thread(void)
+{
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, harness_fake_report_thread, NULL) ||
+	    pthread_join(th, NULL))
+		HARNESS_FAIL("no thread");
+}
+
+static void harness_check_report_at_exit(void)
+{
+	atexit(harness_fake_report_at_exit);
+}
+
+static void harness_check_clean(void)
+{
+	fprintf(stderr, "# a line on stderr that is no report\n");
+}
+
+static struct harness_test harness_self_checks[] = {
+	{ "sanitizer_report_from_a_thread_fails", harness_check_report_from_a_thread,
+	  &harness_self_checks[1] },
+	{ "sanitizer_report_at_exit_fails", harness_check_report_at_exit,
+	  &harness_self_checks[2] },
+	{ "clean_test_passes", harness_check_clean, NULL },
+};
+
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0, skipped = 0, n = 0;
-	struct harness_test *t;
+	struct harness_test *t, *tests = harness_tests;
 	char reason[256];
 
+	if (getenv("HARNESS_SELF_CHECK"))
+		tests = harness_self_checks;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (t = harness_tests; t; t = t->next)
+	for (t = tests; t; t = t->next)
 		if (harness_selected(t->name, argc, argv))
 			n++;
 	printf("TAP version 13\n1..%d\n", n);
 	n = 0;
-	for (t = harness_tests; t; t = t->next) {
+	for (t = tests; t; t = t->next) {
 		int ret;
 
 		if (!harness_selected(t->name, argc, argv))
