@@ -213,7 +213,12 @@ int uhmm_memremap_pages(struct uhmm_dev_pagemap *pgmap);
  * Kills @pgmap->ref so no new lookup or page allocation succeeds, waits
  * until every page has been freed and every lookup reference put, makes the
  * ranges invisible to lookups, waits an RCU grace period, then frees the
- * metadata (returning altmap pages).  Sleeps as long as pages are in use.
+ * metadata (returning altmap pages).  Sleeps as long as pages are in use:
+ * a driver frees (evicts) its pages before it unmaps.  A wait that lasts is
+ * logged as a warning, naming the pgmap and how many of its pages are still
+ * referenced, after 5 s and then every 20 s; UHMM_MEMUNMAP_WARN_MS in the
+ * environment sets the first delay in milliseconds (the period is four
+ * times it; 0 never logs).
  * Must not be called from an RCU read-side critical section or with a page
  * or pgmap reference held by the caller.
  */

@@ -9,12 +9,14 @@
  *                     page hold a reference on pgmap->ref; the other types
  *                     hold one per page from map time, as in the kernel.
  *   memunmap_pages()  kill pgmap->ref; wait for its release (every page freed,
- *                     every lookup put); unpublish; grace period; free.
+ *                     every lookup put), saying in the log what it waits for
+ *                     if that takes long; unpublish; grace period; free.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <uhmm/device.h>
 #include <uhmm/memremap.h>
@@ -26,6 +28,16 @@
 #include "mm_internal.h"
 
 #define MAX_PHYSMEM_BITS	46
+
+/*
+ * memunmap_pages() waits for every page, as the kernel does; a driver that
+ * never frees one would hang it without a word, and there is no dmesg here.
+ * So the wait logs what it waits for after UHMM_MEMUNMAP_WARN_MS (default
+ * 5 s; 0: never), then every UNMAP_WARN_PERIOD of those.
+ */
+#define UNMAP_WARN_ENV		"UHMM_MEMUNMAP_WARN_MS"
+#define UNMAP_WARN_DEFAULT_MS	5000UL
+#define UNMAP_WARN_PERIOD	4
 
 /* uhmm's state for a mapped pgmap, reached through pgmap->priv. */
 struct pgmap_state {
@@ -156,6 +168,23 @@ static int validate_pgmap(const struct uhmm_dev_pagemap *pgmap)
 	return pgmap_has_altmap(pgmap) ? validate_altmap(pgmap) : 0;
 }
 
+static const char *pgmap_type_name(const struct uhmm_dev_pagemap *pgmap)
+{
+	switch (pgmap->type) {
+	case UHMM_MEMORY_DEVICE_PRIVATE:
+		return "device private";
+	case UHMM_MEMORY_DEVICE_COHERENT:
+		return "device coherent";
+	case UHMM_MEMORY_DEVICE_FS_DAX:
+		return "fs dax";
+	case UHMM_MEMORY_DEVICE_GENERIC:
+		return "generic";
+	case UHMM_MEMORY_DEVICE_PCI_P2PDMA:
+		return "pci p2pdma";
+	}
+	return "unknown";
+}
+
 static void dev_pagemap_percpu_release(struct uhmm_percpu_ref *ref)
 {
 	struct uhmm_dev_pagemap *pgmap = container_of(ref, struct uhmm_dev_pagemap, ref);
@@ -238,6 +267,17 @@ static void pageunmap_ranges(struct uhmm_dev_pagemap *pgmap, int nr)
 		memmap_free(&state->spans[i], pgmap_has_altmap(pgmap) ? &pgmap->altmap : NULL);
 }
 
+/* wait_for_release() times its reports on the monotonic clock. */
+static void init_done_wait(struct pgmap_state *state)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&state->done_wait, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 static void pgmap_state_free(struct uhmm_dev_pagemap *pgmap)
 {
 	struct pgmap_state *state = pgmap->priv;
@@ -249,10 +289,116 @@ static void pgmap_state_free(struct uhmm_dev_pagemap *pgmap)
 	pgmap->priv = NULL;
 }
 
+/* Pages of ranges [0, nr_mapped) that someone still holds; racy, for the log. */
+static unsigned long pages_in_use(struct uhmm_dev_pagemap *pgmap, int nr_mapped)
+{
+	struct pgmap_state *state = pgmap->priv;
+	int idle = pgmap->type == UHMM_MEMORY_DEVICE_GENERIC ? 1 : 0;
+	unsigned long i, n = 0;
+	int r;
+
+	for (r = 0; r < nr_mapped; r++) {
+		const struct pgmap_span *span = &state->spans[r];
+
+		for (i = 0; i < span->nr_pages; i++) {
+			const struct uhmm_page *page = &span->memmap[i];
+
+			if (!(page->flags & (1UL << UHMM_PG_reserved)) &&
+			    uhmm_page_ref_count(page) > idle)
+				n++;
+		}
+	}
+	return n;
+}
+
+static unsigned long unmap_warn_ms(void)
+{
+	const char *env = getenv(UNMAP_WARN_ENV);
+	unsigned long ms;
+	char *end;
+
+	if (!env || !*env)
+		return UNMAP_WARN_DEFAULT_MS;
+	errno = 0;
+	ms = strtoul(env, &end, 10);
+	if (errno || *end) {
+		pr_warn("memremap: ignoring %s=%s: not a number of milliseconds",
+			UNMAP_WARN_ENV, env);
+		return UNMAP_WARN_DEFAULT_MS;
+	}
+	return ms;
+}
+
+static void timespec_add_ms(struct timespec *ts, unsigned long ms)
+{
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static double seconds_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static void report_unmap_wait(struct uhmm_dev_pagemap *pgmap, int nr_mapped,
+			      const struct timespec *start)
+{
+	const struct uhmm_range *range = uhmm_pgmap_range(pgmap, 0);
+	unsigned long pages = pages_in_use(pgmap, nr_mapped);
+
+	pr_warn("memunmap_pages: pgmap %p [mem %#" PRIx64 "-%#" PRIx64 "%s] (%s, owner %p) "
+		"still waits after %.1f s: %lu pages still referenced%s",
+		(void *)pgmap, range->start, range->end, pgmap->nr_range > 1 ? " and more" : "",
+		pgmap_type_name(pgmap), pgmap->owner, seconds_since(start), pages,
+		pages ? "; the driver must free (evict) every page before unmapping"
+		      : "; a uhmm_get_dev_pagemap() reference is not put");
+}
+
+/*
+ * Wait until pgmap->ref is released: for as long as it takes, like the
+ * kernel, but not silently.
+ */
+static void wait_for_release(struct uhmm_dev_pagemap *pgmap, int nr_mapped)
+{
+	struct pgmap_state *state = pgmap->priv;
+	unsigned long warn_ms = unmap_warn_ms();
+	struct timespec start, deadline;
+	bool warned = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	deadline = start;
+	timespec_add_ms(&deadline, warn_ms);
+	pthread_mutex_lock(&state->lock);
+	while (!state->done) {
+		if (!warn_ms) {
+			pthread_cond_wait(&state->done_wait, &state->lock);
+			continue;
+		}
+		if (pthread_cond_timedwait(&state->done_wait, &state->lock, &deadline) != ETIMEDOUT)
+			continue;
+		/* Log without the lock the last put needs. */
+		pthread_mutex_unlock(&state->lock);
+		report_unmap_wait(pgmap, nr_mapped, &start);
+		warned = true;
+		timespec_add_ms(&deadline, warn_ms * UNMAP_WARN_PERIOD);
+		pthread_mutex_lock(&state->lock);
+	}
+	pthread_mutex_unlock(&state->lock);
+	if (warned)
+		pr_warn("memunmap_pages: pgmap %p: every page freed after %.1f s",
+			(void *)pgmap, seconds_since(&start));
+}
+
 /* Shut down a pgmap whose ranges [0, nr_mapped) are mapped. */
 static void unmap_pgmap(struct uhmm_dev_pagemap *pgmap, int nr_mapped)
 {
-	struct pgmap_state *state = pgmap->priv;
 	int i;
 
 	uhmm_percpu_ref_kill(&pgmap->ref);
@@ -260,10 +406,7 @@ static void unmap_pgmap(struct uhmm_dev_pagemap *pgmap, int nr_mapped)
 		for (i = 0; i < nr_mapped; i++)
 			uhmm_percpu_ref_put_many(&pgmap->ref, pfn_len(pgmap, i));
 
-	pthread_mutex_lock(&state->lock);
-	while (!state->done)
-		pthread_cond_wait(&state->done_wait, &state->lock);
-	pthread_mutex_unlock(&state->lock);
+	wait_for_release(pgmap, nr_mapped);
 
 	pageunmap_ranges(pgmap, nr_mapped);
 	uhmm_percpu_ref_exit(&pgmap->ref);
@@ -291,7 +434,7 @@ UHMM_EXPORT int uhmm_memremap_pages(struct uhmm_dev_pagemap *pgmap)
 	if (!state)
 		return -ENOMEM;
 	pthread_mutex_init(&state->lock, NULL);
-	pthread_cond_init(&state->done_wait, NULL);
+	init_done_wait(state);
 	pgmap->priv = state;
 	if (pgmap->ops) {
 		ret = code_owner_get(pgmap->ops, &state->owner);
