@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* memremap_pages: validation, lookups, page lifecycle, altmap, shutdown. */
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -365,6 +366,93 @@ TEST(unmap_waits_for_every_page_and_refuses_new_users)
 	ASSERT_EQ(atomic_load(&u.done), 1);
 	ASSERT_EQ(atomic_load(&frees), 1);
 	ASSERT_NULL(pgmap.priv);
+}
+
+/* The unmapping thread's reports of what it waits for. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int reports;
+	char last[512];			/* the latest report */
+	bool freed;			/* "every page freed" came */
+} wait_log = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void capture_wait_log(int level, const char *msg, void *data)
+{
+	(void)data;
+	pthread_mutex_lock(&wait_log.lock);
+	if (level == UHMM_LOG_WARNING && strstr(msg, "still waits")) {
+		wait_log.reports++;
+		snprintf(wait_log.last, sizeof(wait_log.last), "%s", msg);
+	} else if (strstr(msg, "every page freed")) {
+		wait_log.freed = true;
+	}
+	pthread_cond_broadcast(&wait_log.cond);
+	pthread_mutex_unlock(&wait_log.lock);
+}
+
+/* Wait for a report after the first @after that contains @what; return it in @msg. */
+static void wait_for_report(int after, const char *what, char *msg, size_t len)
+{
+	pthread_mutex_lock(&wait_log.lock);
+	while (wait_log.reports <= after || !strstr(wait_log.last, what))
+		pthread_cond_wait(&wait_log.cond, &wait_log.lock);
+	snprintf(msg, len, "%s", wait_log.last);
+	pthread_mutex_unlock(&wait_log.lock);
+}
+
+TEST(unmap_that_waits_says_which_pgmap_waits_for_what)
+{
+	struct uhmm_dev_pagemap pgmap, *found;
+	uint64_t start = free_range(64 * MiB);
+	struct unmapper u = { .pgmap = &pgmap };
+	struct uhmm_page *held[2];
+	char msg[512], want[256];
+	pthread_t thr;
+	int i;
+
+	/* Report after 10 ms instead of 5 s, then every 40 ms. */
+	ASSERT_EQ(setenv("UHMM_MEMUNMAP_WARN_MS", "10", 1), 0);
+	init_private(&pgmap, start, 64 * MiB);
+	ASSERT_EQ(uhmm_memremap_pages(&pgmap), 0);
+	for (i = 0; i < 2; i++) {
+		held[i] = uhmm_pfn_to_page(UHMM_PHYS_PFN(start) + 3 + i);
+		ASSERT_EQ(uhmm_zone_device_page_init(held[i]), 0);
+		uhmm_unlock_page(held[i]);
+	}
+	found = uhmm_get_dev_pagemap(UHMM_PHYS_PFN(start));
+	ASSERT_TRUE(found == &pgmap);
+	uhmm_set_log_fn(capture_wait_log, NULL);
+	ASSERT_EQ(pthread_create(&thr, NULL, do_unmap, &u), 0);
+
+	/* A report names the pgmap, and is repeated while the wait lasts. */
+	wait_for_report(1, "", msg, sizeof(msg));
+	ASSERT_EQ(atomic_load(&u.done), 0);
+	snprintf(want, sizeof(want), "memunmap_pages: pgmap %p [mem %#" PRIx64 "-%#" PRIx64
+		 "] (device private, owner %p) still waits", (void *)&pgmap, start,
+		 start + 64 * MiB - 1, (void *)&pgmap);
+	printf("# %s\n", msg);
+	ASSERT_TRUE(strstr(msg, want) == msg);
+	ASSERT_NONNULL(strstr(msg, ": 2 pages still referenced; the driver must free (evict)"));
+
+	/* With the pages freed, what is left is a lookup reference. */
+	for (i = 0; i < 2; i++)
+		uhmm_put_page(held[i]);
+	pthread_mutex_lock(&wait_log.lock);
+	i = wait_log.reports;
+	pthread_mutex_unlock(&wait_log.lock);
+	wait_for_report(i, ": 0 pages still referenced", msg, sizeof(msg));
+	ASSERT_NONNULL(strstr(msg, "a uhmm_get_dev_pagemap() reference is not put"));
+	ASSERT_EQ(atomic_load(&u.done), 0);
+
+	uhmm_put_dev_pagemap(found);
+	ASSERT_EQ(pthread_join(thr, NULL), 0);
+	ASSERT_EQ(atomic_load(&u.done), 1);
+	ASSERT_NULL(pgmap.priv);
+	pthread_mutex_lock(&wait_log.lock);
+	ASSERT_TRUE(wait_log.freed);
+	pthread_mutex_unlock(&wait_log.lock);
+	uhmm_set_log_fn(NULL, NULL);
 }
 
 static void *altmap_device_memory(uint64_t size)
