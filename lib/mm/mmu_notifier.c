@@ -275,23 +275,6 @@ static bool mn_work_pending(unsigned long start, unsigned long end)
 	return false;
 }
 
-/*
- * Waits until every invalidation queued for [start, end) has run.  The ops
- * of an munmap() run after it returned: a new mapping at the same address,
- * migrated or made exclusive now, would have its fresh device entries
- * erased by them.  Not from the engine's or the invalidation thread, which
- * those ops may wait for; a fault's migration only takes pages back.
- */
-void mn_sync_range(unsigned long start, unsigned long end)
-{
-	if (in_mn_thread || mm_in_engine_thread())
-		return;
-	pthread_mutex_lock(&worker.lock);
-	while (mn_work_pending(start, end))
-		pthread_cond_wait(&worker.idle, &worker.lock);
-	pthread_mutex_unlock(&worker.lock);
-}
-
 /* --- the engine's reads ---------------------------------------------------- */
 
 void mn_events_begin(void)
@@ -318,6 +301,25 @@ static void mn_events_sync(void)
 	while (__atomic_load_n(&subs.events_seq, __ATOMIC_SEQ_CST) == seq)
 		pthread_cond_wait(&subs.wq, &subs.lock);
 	pthread_mutex_unlock(&subs.lock);
+}
+
+/*
+ * Waits until every invalidation queued for [start, end) has run.  The ops
+ * of an munmap() run after it returned: a new mapping at the same address,
+ * migrated or made exclusive now, would have its fresh device entries
+ * erased by them.  Not from the engine's or the invalidation thread, which
+ * those ops may wait for; a fault's migration only takes pages back.
+ */
+void mn_sync_range(unsigned long start, unsigned long end)
+{
+	if (in_mn_thread || mm_in_engine_thread())
+		return;
+	/* munmap() returns once the event is read, before the engine queues its ops. */
+	mn_events_sync();
+	pthread_mutex_lock(&worker.lock);
+	while (mn_work_pending(start, end))
+		pthread_cond_wait(&worker.idle, &worker.lock);
+	pthread_mutex_unlock(&worker.lock);
 }
 
 /* --- fork and exit ------------------------------------------------------------ */
