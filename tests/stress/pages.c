@@ -92,6 +92,11 @@ void stress_pages_resume(struct stress_pages *s)
 	pthread_rwlock_unlock(&s->write_lock);
 }
 
+void stress_pages_after_fork(struct stress_pages *s)
+{
+	pthread_rwlock_init(&s->write_lock, NULL);
+}
+
 void stress_pages_lo(struct stress_pages *s, unsigned long first, unsigned long n, uint32_t *lo)
 {
 	unsigned long i;
@@ -142,6 +147,8 @@ void stress_pages_report(struct stress_pages *s, unsigned long p, const void *co
 				stress_check_between(content, s->keys[p], lo, hi) ? "right" :
 				"still wrong");
 		stress_hist_print(&s->hist[p]);
+		if (stress_report_hook)
+			stress_report_hook();
 	}
 	stress_report_unlock();
 }

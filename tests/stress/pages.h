@@ -49,6 +49,11 @@ bool stress_pages_check(struct stress_pages *s, unsigned long p, const char *wha
 /* Stop every owner's writes (for fork()), and let them go on. */
 void stress_pages_pause(struct stress_pages *s);
 void stress_pages_resume(struct stress_pages *s);
+/*
+ * In the child of a fork() made while paused: a fresh write lock (the
+ * parent's writer was another thread id, so it cannot be unlocked here).
+ */
+void stress_pages_after_fork(struct stress_pages *s);
 
 /* Before a device copy of pages [first, first + n): lo[i], the versions it may not predate. */
 void stress_pages_lo(struct stress_pages *s, unsigned long first, unsigned long n, uint32_t *lo);

@@ -45,6 +45,8 @@ static int thread_ready[STRESS_MAX_THREADS];	/* atomic: slot filled */
 static int nr_threads;				/* atomic */
 static __thread struct stress_thread *self;
 
+void (*stress_report_hook)(void);
+
 #define LOG_LINES_MAX	200
 
 uint64_t stress_ms(void)
@@ -193,6 +195,21 @@ struct stress_thread *stress_thread_register(const char *fmt, ...)
 struct stress_thread *stress_self(void)
 {
 	return self;
+}
+
+void stress_child_reset(void)
+{
+	static char name[64];
+	int i;
+
+	snprintf(name, sizeof(name), "%s (child %d)", program, (int)getpid());
+	program = name;
+	/* Another thread of the parent may have held it at the fork. */
+	pthread_mutex_init(&report_mutex, NULL);
+	for (i = 0; i < STRESS_MAX_THREADS; i++)
+		__atomic_store_n(&thread_ready[i], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&nr_threads, 0, __ATOMIC_RELAXED);
+	self = NULL;
 }
 
 static void print_threads(void)
@@ -350,27 +367,30 @@ static void addr2line(const char *object, uintptr_t offset, char *out, size_t le
 		out[0] = '\0';
 }
 
+/* "function at file:line" for a code address (@ret: a return address). */
+static void name_pc(void *pc, bool ret, char *out, size_t len)
+{
+	Dl_info dli;
+
+	if (!dladdr(pc, &dli) || !dli.dli_fname) {
+		snprintf(out, len, "%p", pc);
+		return;
+	}
+	/* A return address: the call is one byte before it. */
+	addr2line(dli.dli_fname, (uintptr_t)pc - (uintptr_t)dli.dli_fbase - (ret ? 1 : 0), out, len);
+	if (!out[0])
+		snprintf(out, len, "%s (%s+%#lx)", dli.dli_sname ? dli.dli_sname : "?",
+			 dli.dli_fname, (unsigned long)((uintptr_t)pc - (uintptr_t)dli.dli_fbase));
+}
+
 static void print_frames(void *const *frames, int n)
 {
 	char where[512];
 	int i;
 
 	for (i = 0; i < n; i++) {
-		Dl_info dli;
-
-		if (!dladdr(frames[i], &dli) || !dli.dli_fname) {
-			fprintf(stderr, "#       #%-2d %p\n", i, frames[i]);
-			continue;
-		}
-		/* A return address: the call is one byte before it. */
-		addr2line(dli.dli_fname, (uintptr_t)frames[i] - (uintptr_t)dli.dli_fbase - (i ? 1 : 0),
-			  where, sizeof(where));
-		if (where[0])
-			fprintf(stderr, "#       #%-2d %s\n", i, where);
-		else
-			fprintf(stderr, "#       #%-2d %s (%s+%#lx)\n", i,
-				dli.dli_sname ? dli.dli_sname : "?", dli.dli_fname,
-				(unsigned long)((uintptr_t)frames[i] - (uintptr_t)dli.dli_fbase));
+		name_pc(frames[i], i > 0, where, sizeof(where));
+		fprintf(stderr, "#       #%-2d %s\n", i, where);
 	}
 }
 
@@ -394,6 +414,97 @@ static bool signal_blocked(pid_t tid, int sig)
 		return false;
 	mask = strtoull(p + 7, NULL, 16);
 	return mask & (1ULL << (sig - 1));
+}
+
+/* The r-xp mappings, to tell a return address from other words on a stack. */
+struct code_range {
+	uintptr_t start, end;
+};
+
+static size_t code_ranges(struct code_range *r, size_t max, uintptr_t sp, uintptr_t *stack_end)
+{
+	char line[512];
+	size_t n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	*stack_end = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3)
+			continue;
+		if (perms[2] == 'x' && n < max)
+			r[n++] = (struct code_range){ lo, hi };
+		if (sp >= lo && sp < hi && perms[0] == 'r')
+			*stack_end = hi;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * A thread that blocks signals (the library's own): its kernel stack, its
+ * system call, and the words on its stack that point into code, named.
+ * Not an unwind: a word may be stale, but the calls that led to a wait are
+ * among them, innermost first.
+ */
+static void print_blocked_thread(pid_t tid)
+{
+	char path[64], buf[1024];
+	struct code_range ranges[128];
+	unsigned long nr, a[6], sp = 0, pc = 0;
+	uintptr_t stack_end, w;
+	size_t nranges, i, found = 0;
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stack", (int)tid);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		if (n > 0) {
+			char *line = strtok(buf, "\n");
+
+			fprintf(stderr, "#       kernel stack:\n");
+			for (; line; line = strtok(NULL, "\n"))
+				fprintf(stderr, "#         %s\n", line);
+		}
+	}
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	read_small(path, buf, sizeof(buf));
+	if (sscanf(buf, "%lu %lx %lx %lx %lx %lx %lx %lx %lx", &nr, &a[0], &a[1], &a[2], &a[3],
+		   &a[4], &a[5], &sp, &pc) != 9) {
+		fprintf(stderr, "#       system call: %s\n", buf[0] ? buf : "?");
+		return;
+	}
+	fprintf(stderr, "#       in system call %lu (%s) with %#lx %#lx %#lx, sp %#lx\n", nr,
+		nr == SYS_futex ? "futex: the first is the lock's address" :
+		nr == SYS_poll ? "poll" : nr == SYS_read ? "read" : "see unistd.h", a[0], a[1],
+		a[2], sp);
+	nranges = code_ranges(ranges, 128, sp, &stack_end);
+	if (!stack_end)
+		return;
+	fprintf(stderr, "#       code addresses on its stack, innermost first (a scan, not an unwind):\n");
+	for (w = sp & ~(uintptr_t)7; w + 8 <= stack_end && w < sp + 32768 && found < 24; w += 8) {
+		uintptr_t v = *(const uintptr_t *)w;
+		char where[512];
+
+		for (i = 0; i < nranges; i++)
+			if (v > ranges[i].start && v < ranges[i].end)
+				break;
+		if (i == nranges)
+			continue;
+		name_pc((void *)v, true, where, sizeof(where));
+		fprintf(stderr, "#       ~   %s\n", where);
+		found++;
+		if (!strncmp(where, "start_thread ", 13))
+			break;
+	}
 }
 
 static void print_own_stacks(void)
@@ -425,10 +536,15 @@ static void print_own_stacks(void)
 		if (n < 0) {
 			/* It may take the signal later: make it a no-op then. */
 			__atomic_store_n(&stack_target, 0, __ATOMIC_RELEASE);
-			fprintf(stderr, "#   %d %s: no stack: %s\n", (int)tid, comm,
-				signal_blocked(tid, stack_signal) ?
-				"it blocks signals (a library thread)" :
-				"no answer in 1 s (blocked in the kernel)");
+			if (signal_blocked(tid, stack_signal)) {
+				fprintf(stderr, "#   %d %s: blocks signals (a library thread)\n",
+					(int)tid, comm);
+				print_blocked_thread(tid);
+			} else {
+				fprintf(stderr, "#   %d %s: no answer in 1 s (blocked in the kernel)\n",
+					(int)tid, comm);
+				print_blocked_thread(tid);
+			}
 			continue;
 		}
 		fprintf(stderr, "#   %d %s:\n", (int)tid, comm);
@@ -437,7 +553,39 @@ static void print_own_stacks(void)
 	closedir(d);
 }
 
-/* gdb, only if asked for (STRESS_GDB=1), and bounded by timeout(1): see above. */
+/* A task of @pid in uninterruptible sleep (a kernel access waiting on userfaultfd), or 0. */
+static pid_t task_in_d_state(pid_t pid)
+{
+	char path[320], stat[512];
+	struct dirent *de;
+	pid_t found = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		const char *state;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, de->d_name);
+		read_small(path, stat, sizeof(stat));
+		state = strrchr(stat, ')');
+		if (state && state[1] && state[2] == 'D')
+			found = (pid_t)atoi(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * gdb's stacks, with STRESS_GDB=1 only: attaching stops the fault engine,
+ * and a task whose access waits for it (in D state, or gdb's own reads of
+ * registered memory) then never stops, so gdb can wait for ever and even
+ * take minutes to die.  timeout(1) bounds it.
+ */
 static void print_gdb_stacks(pid_t pid)
 {
 	const char *env = getenv("STRESS_GDB");
@@ -447,14 +595,20 @@ static void print_gdb_stacks(pid_t pid)
 		(char *)"timeout", (char *)"-s", (char *)"KILL", (char *)"30",
 		(char *)"gdb", (char *)"-batch", (char *)"-nx", (char *)"-q", (char *)"-p", pidstr,
 		(char *)"-ex", (char *)"set pagination off",
+		/* Not a string argument: it may point at a page in device memory. */
+		(char *)"-ex", (char *)"set print frame-arguments none",
 		(char *)"-ex", (char *)"thread apply all bt 40", NULL
 	};
-	pid_t child;
+	pid_t child, blocked;
 	int status;
 
 	if (!env || strcmp(env, "1") || access("/usr/bin/gdb", X_OK))
 		return;
+	blocked = task_in_d_state(pid);
+	if (blocked)
+		fprintf(stderr, "# (task %d is in D state: gdb may wait for it)\n", (int)blocked);
 	snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+	fprintf(stderr, "# gdb's stacks of %d:\n", (int)pid);
 	fflush(stderr);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
@@ -519,6 +673,10 @@ static void *watchdog(void *arg)
 	uint64_t hard = end_ms + (limit * 4 > 120000 ? limit * 4 : 120000);
 	char why[128];
 
+	const char *env = getenv("STRESS_DUMP_AT");
+	/* STRESS_DUMP_AT=SECONDS: show the threads once then, to look at a slow run. */
+	uint64_t dump_at = env && *env ? (uint64_t)(strtod(env, NULL) * 1000) : 0;
+
 	(void)arg;
 	pthread_setname_np(pthread_self(), "watchdog");
 	for (;;) {
@@ -526,6 +684,10 @@ static void *watchdog(void *arg)
 
 		usleep(200000);
 		now = stress_ms();
+		if (dump_at && now >= dump_at) {
+			dump_at = 0;
+			stress_dump("STRESS_DUMP_AT", 0);
+		}
 		p = total_progress();
 		if (p != last) {
 			last = p;

@@ -102,6 +102,11 @@ static inline void stress_progress(struct stress_thread *t)
  * and exits with STRESS_HANG.
  */
 void stress_watchdog_start(void);
+/*
+ * In a forked child: forget the parent's threads, and watch only this one
+ * (the caller registers it and may start the watchdog again).
+ */
+void stress_child_reset(void);
 /* Prints the threads' states, then the stacks of @pid (0: this process). */
 void stress_dump(const char *why, pid_t pid);
 
@@ -116,6 +121,8 @@ void stress_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "# [t] ..." (with -v only when @verbose_only). */
 void stress_note(bool verbose_only, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 unsigned long stress_failures(void);
+/* Called after a wrong page's history is printed, for a program's own state. */
+extern void (*stress_report_hook)(void);
 /* Milliseconds at the first failure, or 0. */
 uint64_t stress_first_failure_ms(void);
 
