@@ -720,6 +720,8 @@ void stress_watchdog_start(void)
 
 /* --- crashes ------------------------------------------------------------------------ */
 
+static void print_frames(void *const *frames, int n);
+
 static struct sigaction old_actions[NSIG];
 static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 
@@ -739,11 +741,14 @@ static void crash(int sig, siginfo_t *si, void *ctx)
 		     ", sent by uhmm: a CPU fault it could not resolve" : "");
 	if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+	printf("not ok - %s: crashed with signal %d (%s)\n", program, sig, strsignal(sig));
+	fflush(stdout);
 	print_threads();
 	n = backtrace(frames, 64);
 	backtrace_symbols_fd(frames, n, STDERR_FILENO);
-	printf("not ok - %s: crashed with signal %d (%s)\n", program, sig, strsignal(sig));
-	fflush(stdout);
+	/* Named: not async-signal-safe, but the process is going anyway (the watchdog runs). */
+	fprintf(stderr, "# the crashing thread:\n");
+	print_frames(frames, n);
 	fflush(stderr);
 	if (old->sa_flags & SA_SIGINFO && old->sa_sigaction) {
 		old->sa_sigaction(sig, si, ctx);
