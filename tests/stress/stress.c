@@ -48,6 +48,7 @@ static __thread struct stress_thread *self;
 void (*stress_report_hook)(void);
 
 #define LOG_LINES_MAX	200
+#define FAIL_LINES_MAX	60
 
 uint64_t stress_ms(void)
 {
@@ -93,13 +94,19 @@ static void vnote(const char *prefix, const char *fmt, va_list ap)
 void stress_fail(const char *fmt, ...)
 {
 	uint64_t zero = 0, ms = stress_ms();
+	unsigned long n;
 	va_list ap;
 
 	if (!ms)
 		ms = 1;
 	__atomic_compare_exchange_n(&first_failure_ms, &zero, ms, false, __ATOMIC_RELAXED,
 				    __ATOMIC_RELAXED);
-	__atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+	n = __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+	if (n > FAIL_LINES_MAX) {
+		if (n == FAIL_LINES_MAX + 1)
+			fprintf(stderr, "# more failures: counted, not shown\n");
+		return;
+	}
 	va_start(ap, fmt);
 	vnote("FAIL ", fmt, ap);
 	va_end(ap);
