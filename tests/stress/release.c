@@ -199,7 +199,7 @@ static void *releaser(void *arg)
 	(void)arg;
 	while (stress_running()) {
 		unsigned long r = stress_rand_below(&rnd, 10);
-		enum action a = r < 5 ? RELEASE : r < 8 || !can_unload ? REOPEN : RELOAD;
+		enum action a = r < 7 ? RELEASE : r < 9 || !can_unload ? REOPEN : RELOAD;
 
 		if (a == RELEASE && stress_opt("norelease"))
 			a = REOPEN;
@@ -211,7 +211,7 @@ static void *releaser(void *arg)
 		struct event *e;
 		uint64_t start;
 
-		usleep((useconds_t)stress_rand_below(&rnd, 10000));
+		usleep((useconds_t)stress_rand_below(&rnd, 2000));
 		start = stress_ms();
 		switch (a) {
 		case RELEASE:

@@ -747,8 +747,11 @@ static void crash(int sig, siginfo_t *si, void *ctx)
 	char line[256];
 	int n;
 
+	uint64_t ms = stress_ms();
+
 	n = snprintf(line, sizeof(line),
-		     "# CRASH: signal %d (%s) at address %p in %s (tid %ld)%s\n", sig,
+		     "# CRASH [%" PRIu64 ".%03" PRIu64 "s]: signal %d (%s) at address %p in %s (tid %ld)%s\n",
+		     ms / 1000, ms % 1000, sig,
 		     strsignal(sig), si->si_addr, t ? t->name : "an unregistered thread",
 		     (long)syscall(SYS_gettid),
 		     sig == SIGBUS && si->si_code == SI_TKILL ?
