@@ -243,6 +243,7 @@ static void final_checks(struct stress_thread *t)
 	unsigned long s;
 	int dev, ret, i;
 
+	stress_phase("final checks");
 	for (s = 0; s < NSLOTS; s++) {
 		if (!slots[s].addr)
 			continue;
@@ -250,6 +251,7 @@ static void final_checks(struct stress_thread *t)
 		unmap_slot(t, s);
 		stress_progress(t);
 	}
+	stress_phase("every mapping unmapped: nothing may be left");
 	stress_op(t, "settling", 0, 0);
 	for (i = 0; i < 200; i++) {
 		uhmm_mm_get_stats(&after);

@@ -288,6 +288,7 @@ static void final_checks(struct stress_thread *t)
 	unsigned long p;
 	int dev, ret;
 
+	stress_phase("final checks");
 	for (dev = 0; dev < HMM_DMIRROR_NR_DEVICES; dev++) {
 		stress_op(t, "final MIGRATE_TO_SYS", (uint64_t)dev, NPAGES);
 		for (p = 0, ret = 0; !ret && p < NPAGES; p += 512)

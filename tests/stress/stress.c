@@ -35,6 +35,7 @@ static struct timespec start;
 static int stopped;			/* atomic */
 static uint64_t end_ms;
 static unsigned long failures;		/* atomic */
+static unsigned long failures_shown;	/* atomic: since the phase began */
 static uint64_t first_failure_ms;	/* atomic; 0: none yet */
 static unsigned long warns_at_start;
 static unsigned long log_lines;		/* atomic */
@@ -101,7 +102,8 @@ void stress_fail(const char *fmt, ...)
 		ms = 1;
 	__atomic_compare_exchange_n(&first_failure_ms, &zero, ms, false, __ATOMIC_RELAXED,
 				    __ATOMIC_RELAXED);
-	n = __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);
+	n = __atomic_add_fetch(&failures_shown, 1, __ATOMIC_RELAXED);
 	if (n > FAIL_LINES_MAX) {
 		if (n == FAIL_LINES_MAX + 1)
 			fprintf(stderr, "# more failures: counted, not shown\n");
@@ -110,6 +112,12 @@ void stress_fail(const char *fmt, ...)
 	va_start(ap, fmt);
 	vnote("FAIL ", fmt, ap);
 	va_end(ap);
+}
+
+void stress_phase(const char *name)
+{
+	__atomic_store_n(&failures_shown, 0, __ATOMIC_RELAXED);
+	stress_note(false, "%s", name);
 }
 
 void stress_note(bool verbose_only, const char *fmt, ...)

@@ -118,6 +118,11 @@ void stress_report_unlock(void);
 
 /* Prints "# FAIL [t] ..." and counts a failure. */
 void stress_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A new phase (the final checks): its failures are printed again, even
+ * after the first ones of the run filled the report.
+ */
+void stress_phase(const char *name);
 /* Prints "# [t] ..." (with -v only when @verbose_only). */
 void stress_note(bool verbose_only, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 unsigned long stress_failures(void);

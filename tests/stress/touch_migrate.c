@@ -173,6 +173,7 @@ static void final_checks(struct stress_thread *t)
 	unsigned long p;
 	int dev, ret;
 
+	stress_phase("final checks");
 	for (dev = 0; dev < HMM_DMIRROR_NR_DEVICES; dev++) {
 		stress_op(t, "final MIGRATE_TO_SYS", stress_pages_key(pages, 0), NPAGES);
 		ret = stress_pages_migrate(pages, &api, fds[dev], dev, HMM_DMIRROR_MIGRATE_TO_SYS, 0,
