@@ -533,8 +533,12 @@ void free_zone_device_page(struct uhmm_page *page)
 		return;
 	}
 	WARN(page->flags & (1UL << UHMM_PG_locked), "freeing locked page pfn %#lx", page->pfn);
-	page->mapping = NULL;
-	page->index = 0;
+	/*
+	 * Eviction looks at these without a reference (under pt_lock, which a
+	 * put may not take): plain, they would be a data race.
+	 */
+	__atomic_store_n(&page->mapping, NULL, __ATOMIC_RELAXED);
+	__atomic_store_n(&page->index, 0, __ATOMIC_RELAXED);
 
 	switch (pgmap->type) {
 	case UHMM_MEMORY_DEVICE_PRIVATE:

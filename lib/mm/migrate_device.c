@@ -479,9 +479,14 @@ static void evict_invalidate(unsigned long start, unsigned long npages)
 	pthread_mutex_lock(&pt_lock);
 	for (i = 0; i < npages; i++) {
 		struct uhmm_page *page = uhmm_pfn_to_page(start + i);
+		unsigned long addr;
 
-		if (page && page->mapping == MM_MAPPING && pte_page(pt_get(page->index)) == page)
-			addrs[n++] = page->index;
+		/* No reference: the page may be freed meanwhile (see free_zone_device_page()). */
+		if (!page || __atomic_load_n(&page->mapping, __ATOMIC_RELAXED) != MM_MAPPING)
+			continue;
+		addr = __atomic_load_n(&page->index, __ATOMIC_RELAXED);
+		if (pte_page(pt_get(addr)) == page)
+			addrs[n++] = addr;
 	}
 	pthread_mutex_unlock(&pt_lock);
 	for (i = 0; i < n; i++)
