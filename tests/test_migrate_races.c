@@ -270,6 +270,8 @@ static void two_commands_on_one_handle(void)
 	}
 	pthread_join(reader, NULL);
 	check(p.b->ptr, PAIR_PAGES, 11);
+	hmm_buffer_free(p.b);
+	p.api.close(p.fd);
 }
 
 /*
@@ -435,6 +437,8 @@ static void child_reads_through_a_new_handle(void)
 	fill(b, 4, 3);
 	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_READ, b, 4), 0);
 	check(b->mirror, 4, 3);
+	hmm_buffer_free(b);
+	api.close(fd);
 }
 
 /*
