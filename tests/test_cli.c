@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The uhmm command: modinfo, load, exports and bench, as a user runs them. */
+#include <sys/stat.h>
+
 #include <uhmm/module.h>
 
 #include "harness.h"
@@ -8,15 +10,15 @@
 
 static char out[65536];
 
-/* Run `uhmm ARGS` with stderr folded into stdout; return its exit status. */
-static int run(const char *args)
+/* Run `PROGRAM ARGS` with stderr folded into stdout; return its exit status. */
+static int run_program(const char *program, const char *args)
 {
 	char cmd[1024];
 	size_t n = 0, r;
 	FILE *p;
 	int status;
 
-	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", UHMM_TOOL, args);
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", program, args);
 	p = popen(cmd, "r");
 	ASSERT_NONNULL(p);
 	while ((r = fread(out + n, 1, sizeof(out) - 1 - n, p)) > 0)
@@ -24,6 +26,18 @@ static int run(const char *args)
 	out[n] = '\0';
 	status = pclose(p);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Run `uhmm ARGS`. */
+static int run(const char *args)
+{
+	return run_program(UHMM_TOOL, args);
+}
+
+/* run() under a 10 s limit, for what could block. */
+static int run_limited(const char *args)
+{
+	return run_program("timeout 10 " UHMM_TOOL, args);
 }
 
 static bool has(const char *text)
@@ -96,6 +110,26 @@ TEST(load_reports_messages_taint_and_resolved_imports)
 	ASSERT_TRUE(has("prop_gpl: Unknown symbol uhmm_percpu_ref_init (err -2)"));
 	ASSERT_TRUE(has("load failed"));
 	ASSERT_EQ(run("load"), 2);
+}
+
+TEST(modinfo_and_load_refuse_what_is_not_a_regular_file)
+{
+	char fifo[64], args[128];
+
+	snprintf(fifo, sizeof(fifo), "/tmp/uhmm-test-cli-fifo-%d", getpid());
+	unlink(fifo);
+	ASSERT_EQ(mkfifo(fifo, 0600), 0);
+	/* The old reader waited forever for a writer: timeout stops it with 124. */
+	snprintf(args, sizeof(args), "modinfo %s", fifo);
+	ASSERT_EQ(run_limited(args), 1);
+	ASSERT_TRUE(has("not a regular file"));
+	ASSERT_TRUE(has("Invalid argument"));
+	snprintf(args, sizeof(args), "load %s", fifo);
+	ASSERT_EQ(run_limited(args), 1);
+	ASSERT_TRUE(has("not a regular file"));
+	unlink(fifo);
+	ASSERT_EQ(run("modinfo /dev/null"), 1);
+	ASSERT_TRUE(has("not a regular file"));
 }
 
 TEST(exports_lists_every_core_symbol_with_its_tier)

@@ -4,6 +4,7 @@
  * init and exit, and every refusal with the kernel's message.
  */
 #include <dlfcn.h>
+#include <sys/stat.h>
 
 #include <uhmm/uhmm.h>
 #include <uhmm/module.h>
@@ -92,6 +93,30 @@ TEST(modinfo_reads_the_descriptor_without_running_it)
 	ASSERT_EQ(errno, ENOENT);
 	errno = 0;
 	ASSERT_NULL(uhmm_modinfo_read(NULL));
+	ASSERT_EQ(errno, EINVAL);
+}
+
+TEST(only_regular_files_are_read)
+{
+	char fifo[64];
+
+	/* The old reader blocked forever opening a FIFO without a writer. */
+	alarm(10);
+	snprintf(fifo, sizeof(fifo), "/tmp/uhmm-test-module-fifo-%d", getpid());
+	unlink(fifo);
+	ASSERT_EQ(mkfifo(fifo, 0600), 0);
+	start_capture();
+	errno = 0;
+	ASSERT_NULL(uhmm_modinfo_read(fifo));
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_TRUE(logged("-fifo-"));
+	ASSERT_TRUE(logged(": not a regular file"));
+	ASSERT_EQ(uhmm_module_load(fifo, NULL), -EINVAL);
+	unlink(fifo);
+	ASSERT_EQ(uhmm_module_load("/dev/null", NULL), -EINVAL);
+	ASSERT_EQ(uhmm_module_load(TEST_MODULE_DIR, NULL), -EINVAL);
+	errno = 0;
+	ASSERT_NULL(uhmm_modinfo_read(TEST_MODULE_DIR));
 	ASSERT_EQ(errno, EINVAL);
 }
 

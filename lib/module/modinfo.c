@@ -494,12 +494,19 @@ int module_read_file(const char *path, int *fdp, void **imagep, size_t *lenp)
 	void *image;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st)) {
 		close(fd);
-		return -ENOEXEC;
+		return -errno;
+	}
+	/* Nothing but a regular file is read: a device or a FIFO could block forever. */
+	if (!S_ISREG(st.st_mode)) {
+		pr_err("%s: not a regular file", path);
+		close(fd);
+		return -EINVAL;
 	}
 	if ((uint64_t)st.st_size > MODULE_MAX_FILE) {
 		close(fd);

@@ -5,7 +5,10 @@
 
 #include <stddef.h>
 
-/* Open and read a whole module file; the caller closes *fdp and frees *imagep. */
+/*
+ * Open and read a whole module file, refusing anything but a regular file
+ * (-EINVAL) before reading; the caller closes *fdp and frees *imagep.
+ */
 int module_read_file(const char *path, int *fdp, void **imagep, size_t *lenp);
 
 #endif
