@@ -4,6 +4,10 @@
  * init and exit, and every refusal with the kernel's message.
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <uhmm/uhmm.h>
@@ -504,4 +508,203 @@ TEST(loads_unloads_and_binds_from_several_threads)
 	ASSERT_NULL(uhmm_module_find("prop_plain"));
 	ASSERT_EQ(uhmm_module_refcount(drv), 0);
 	ASSERT_EQ(uhmm_module_unload(drv), 0);
+}
+
+/* --- corrupted modules ---------------------------------------------------- */
+
+static uint64_t corrupt_rng = 0x2545F4914F6CDD1DULL;
+
+static uint64_t corrupt_rnd(void)
+{
+	corrupt_rng ^= corrupt_rng << 13;
+	corrupt_rng ^= corrupt_rng >> 7;
+	corrupt_rng ^= corrupt_rng << 17;
+	return corrupt_rng;
+}
+
+static uint8_t *read_whole(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	long n;
+
+	ASSERT_NONNULL(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc(n);
+	ASSERT_NONNULL(buf);
+	ASSERT_EQ(fread(buf, 1, n, f), (size_t)n);
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+/*
+ * The file bytes of the executable segments: the module's machine code,
+ * which nothing short of running it can check.  Everything else is what
+ * the loader and the dynamic linker read, and may be corrupted.
+ */
+struct code_bytes {
+	uint64_t start[8], end[8];
+	int n;
+};
+
+static void find_code(const uint8_t *img, size_t len, struct code_bytes *code)
+{
+	Elf64_Ehdr eh;
+	int i;
+
+	memcpy(&eh, img, sizeof(eh));
+	ASSERT_LE(eh.e_phoff + eh.e_phnum * sizeof(Elf64_Phdr), len);
+	code->n = 0;
+	for (i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		memcpy(&ph, img + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+			continue;
+		ASSERT_LT(code->n, 8);
+		code->start[code->n] = ph.p_offset;
+		code->end[code->n++] = ph.p_offset + ph.p_filesz;
+	}
+	ASSERT_GT(code->n, 0);
+}
+
+static bool is_code(const struct code_bytes *code, uint64_t off)
+{
+	int i;
+
+	for (i = 0; i < code->n; i++)
+		if (off >= code->start[i] && off < code->end[i])
+			return true;
+	return false;
+}
+
+static void corrupt(uint8_t *img, size_t len, const struct code_bytes *code, int nbytes)
+{
+	while (nbytes) {
+		uint64_t off = corrupt_rnd() % len;
+
+		if (is_code(code, off))
+			continue;
+		img[off] = corrupt_rnd();
+		nbytes--;
+	}
+}
+
+enum corrupt_outcome { LOADED, REFUSED, FAULTED_IN_MODULE_CODE, DIED_IN_LOADER };
+
+/* The child's exit codes; anything else (a sanitizer's exit) ended it abnormally. */
+#define CHILD_LOADED	10
+#define CHILD_REFUSED	11
+
+/* Set in the child once the loader calls into the module's own code. */
+static volatile int *calling_module;
+
+static void mark_calls(int level, const char *msg, void *data)
+{
+	(void)level;
+	(void)data;
+	if (strstr(msg, ": calling "))
+		*calling_module = 1;
+}
+
+/*
+ * Load @fd's module in a child, unload it if it loads; how did that go?
+ * The child's output goes nowhere: what a corrupt module's own code makes a
+ * sanitizer report is not this test's failure, and the loader's faults show
+ * in how the child ends.  *@how: the signal, or 256 + an unexpected exit code.
+ */
+static enum corrupt_outcome load_in_child(int fd, int *how)
+{
+	char path[64];
+	int status;
+	pid_t pid;
+
+	*calling_module = 0;
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct uhmm_module *mod;
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		alarm(5);	/* a load takes milliseconds; a hang is a death */
+		uhmm_set_log_fn(mark_calls, NULL);
+		uhmm_set_log_level(UHMM_LOG_DEBUG);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (uhmm_module_load(path, &mod))
+			_exit(CHILD_REFUSED);
+		uhmm_module_unload(mod);
+		_exit(CHILD_LOADED);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_LOADED)
+		return LOADED;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == CHILD_REFUSED)
+		return REFUSED;
+	*how = WIFSIGNALED(status) ? WTERMSIG(status) : 256 + WEXITSTATUS(status);
+	return *calling_module ? FAULTED_IN_MODULE_CODE : DIED_IN_LOADER;
+}
+
+/*
+ * Copies of dmirror.so with random bytes changed anywhere but in its code:
+ * each one loads or is refused, and the loader and the dynamic linker never
+ * crash on it.  A copy whose own data is corrupt may still fault once the
+ * loader has called into the module (its init), as a corrupt kernel module
+ * oopses in its init: those are counted, not failed.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+/* An instrumented module's corrupt globals can wedge ASan's runtime until the alarm. */
+#define CORRUPT_ITERS	60
+#else
+#define CORRUPT_ITERS	300
+#endif
+
+TEST(corrupted_module_files_load_or_are_refused_never_crash_the_loader)
+{
+	const char *env = getenv("UHMM_CORRUPT_ITERS");
+	long iters = env ? atol(env) : CORRUPT_ITERS, it;
+	long count[4] = { 0 };
+	struct code_bytes code;
+	char path[512];
+	uint8_t *orig, *copy;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s", DEMO_MODULE);
+	strcpy(strrchr(path, '/') + 1, "dmirror.so");
+	orig = read_whole(path, &len);
+	copy = malloc(len);
+	ASSERT_NONNULL(copy);
+	find_code(orig, len, &code);
+	calling_module = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(calling_module != MAP_FAILED);
+	for (it = 0; it < iters; it++) {
+		/* Mostly a few bytes, so that some copies still load; now and then 200. */
+		int nbytes = it % 4 == 3 ? 200 : 1 + corrupt_rnd() % 8, how = 0;
+		int fd = memfd_create("corrupt", 0);
+		enum corrupt_outcome outcome;
+
+		ASSERT_GE(fd, 0);
+		memcpy(copy, orig, len);
+		corrupt(copy, len, &code, nbytes);
+		ASSERT_EQ(write(fd, copy, len), (ssize_t)len);
+		outcome = load_in_child(fd, &how);
+		close(fd);
+		if (outcome == DIED_IN_LOADER)
+			printf("# copy %ld (%d bytes changed): %s %d before the module ran\n", it,
+			       nbytes, how < 256 ? "signal" : "exit", how % 256);
+		count[outcome]++;
+	}
+	printf("# %ld corrupted copies: %ld loaded, %ld refused, %ld faulted in the module's own "
+	       "code, %ld died in the loader\n", iters, count[LOADED], count[REFUSED],
+	       count[FAULTED_IN_MODULE_CODE], count[DIED_IN_LOADER]);
+	ASSERT_EQ(count[DIED_IN_LOADER], 0);
+	ASSERT_GT(count[LOADED], 0);
+	ASSERT_GT(count[REFUSED], 0);
+	free(orig);
+	free(copy);
 }

@@ -15,6 +15,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct uhmm_module {
 	int memfd;			/* the checked image, mapped from here */
 	void *handle;
 	const void *base;		/* where the object is mapped (dladdr's dli_fbase) */
+	uintptr_t bias;			/* load address minus link-time address */
 	enum module_state state;	/* protected by modules_lock */
 	atomic_int refcnt;		/* devices, pgmaps, symbol_get, importers */
 	int nr_importers;		/* modules importing from this one; module_mutex */
@@ -405,8 +407,11 @@ static void *entry_point(struct uhmm_module *mod, const char *prefix, const char
 		return NULL;
 	snprintf(sym, sizeof(sym), "%s%s", prefix, fn);
 	addr = dlsym(mod->handle, sym);
-	/* dlsym() searches the object's dependencies too: keep only its own. */
-	return addr && object_base(addr) == mod->base ? addr : NULL;
+	/* dlsym() searches the object's dependencies too: keep only its own code. */
+	if (!addr || object_base(addr) != mod->base ||
+	    !modinfo_in_code(mod->info, (uintptr_t)addr - mod->bias))
+		return NULL;
+	return addr;
 }
 
 /*
@@ -436,6 +441,7 @@ static int map_module(struct uhmm_module *mod, const void *image, size_t len)
 		goto err_dlclose;
 	}
 	mod->base = dli.dli_fbase;
+	mod->bias = map->l_addr;
 	list_for_each_entry(other, &modules, list)
 		if (WARN(other->base == mod->base, "%s: mapped onto %s", mod->info->name,
 			 other->info->name))
@@ -513,6 +519,7 @@ UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
 	list_add_tail(&mod->list, &modules);
 	pthread_rwlock_unlock(&modules_lock);
 
+	pr_debug("%s: calling %s", mod->info->name, mod->info->init);
 	ret = mod->init();
 	if (ret) {
 		pr_info("%s: init failed with error %d", mod->info->name, ret);
@@ -580,6 +587,7 @@ UHMM_EXPORT int uhmm_module_unload(struct uhmm_module *mod)
 		return -EBUSY;
 	}
 
+	pr_debug("%s: calling %s", mod->info->name, mod->info->exit);
 	mod->exit();
 	WARN(atomic_load(&mod->refcnt), "%s: exit left %d users", mod->info->name,
 	     atomic_load(&mod->refcnt));
