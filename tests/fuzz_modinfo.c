@@ -26,6 +26,7 @@
 /* What the loader takes from an accepted descriptor must hold together. */
 static void check_loader_view(const struct uhmm_modinfo *info)
 {
+	const struct module_ctors *ctors = modinfo_ctors(info);
 	const struct module_import *all;
 	const char *const *needed;
 	size_t i, n, strong = 0;
@@ -42,6 +43,10 @@ static void check_loader_view(const struct uhmm_modinfo *info)
 	for (i = 0; i < n; i++)
 		if (strlen(needed[i]) > 65536)
 			abort();
+	if ((ctors->init && !modinfo_in_code(info, ctors->init)) ||
+	    (ctors->fini && !modinfo_in_code(info, ctors->fini)) ||
+	    ctors->nr_init_array > 256 || ctors->nr_fini_array > 256 || ctors->nr_entries > 6)
+		abort();
 }
 
 static int check_one(const uint8_t *data, size_t size)

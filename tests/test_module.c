@@ -281,6 +281,21 @@ TEST(init_that_fails_but_leaves_a_bound_device_keeps_its_code_mapped)
 	ASSERT_TRUE(mapped("init_leaks"));
 }
 
+TEST(constructors_run_when_the_loader_calls_them_before_init)
+{
+	struct uhmm_module *mod;
+
+	start_capture();
+	uhmm_set_log_level(UHMM_LOG_DEBUG);
+	/* Its init fails unless its constructor found it listed, as loading. */
+	ASSERT_EQ(uhmm_module_load(MOD("ctor_order"), &mod), 0);
+	ASSERT_TRUE(strstr(log_buf, "ctor_order: calling its constructors") <
+		    strstr(log_buf, "ctor_order: calling ctor_order_init"));
+	ASSERT_TRUE(logged("ctor_order: calling its constructors"));
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+	ASSERT_FALSE(mapped("ctor_order"));
+}
+
 TEST(module_without_exit_cannot_be_unloaded)
 {
 	struct uhmm_module *mod;

@@ -64,6 +64,7 @@ struct modinfo_private {
 		uint64_t start, end;
 	} code[MAX_LOADS];		/* executable PT_LOAD segments, link-time addresses */
 	unsigned int nr_code;
+	struct module_ctors ctors;
 };
 
 static struct modinfo_private *to_private(const struct uhmm_modinfo *info)
@@ -447,6 +448,7 @@ struct elf_dynamic {
 	Elf64_Phdr dynamic;		/* PT_DYNAMIC */
 	uint64_t tls_size;		/* PT_TLS's p_memsz, 0 if none */
 	uint64_t val[NR_DYN_SLOTS];
+	uint64_t entry_off[NR_DYN_SLOTS];	/* where each entry is in the file */
 	uint32_t present;		/* bit per dyn_slot */
 	uint64_t needed[MAX_NEEDED];	/* DT_NEEDED string offsets */
 	unsigned int nr_needed;
@@ -749,8 +751,8 @@ static int check_program_headers(struct elf_dynamic *d)
 	return ret;
 }
 
-/* Record one dynamic entry, or refuse a tag a module may not have. */
-static int record_dynamic_entry(struct elf_dynamic *d, const Elf64_Dyn *dyn)
+/* Record one dynamic entry (at @off in the file), or refuse a tag a module may not have. */
+static int record_dynamic_entry(struct elf_dynamic *d, const Elf64_Dyn *dyn, uint64_t off)
 {
 	unsigned int i;
 
@@ -770,6 +772,7 @@ static int record_dynamic_entry(struct elf_dynamic *d, const Elf64_Dyn *dyn)
 			if (has(d, i))
 				return refuse(d, "%s given twice", dyn_slots[i].name);
 			d->val[i] = dyn->d_un.d_val;
+			d->entry_off[i] = off;
 			d->present |= 1U << i;
 			return 0;
 		}
@@ -789,7 +792,7 @@ static int read_dynamic_entries(struct elf_dynamic *d)
 		memcpy(&dyn, d->img->base + off + i * sizeof(dyn), sizeof(dyn));
 		if (dyn.d_tag == DT_NULL)
 			return 0;
-		ret = record_dynamic_entry(d, &dyn);
+		ret = record_dynamic_entry(d, &dyn, off + i * sizeof(dyn));
 		if (ret)
 			return ret;
 	}
@@ -1516,11 +1519,37 @@ static int read_imports(struct parse_ctx *ctx, const struct elf_dynamic *d)
 	return 0;
 }
 
-/* The libraries it links, and where its code is, for the loader. */
+/* What the dynamic linker would call: the loader calls it instead. */
+static void read_ctors(struct module_ctors *c, const struct elf_dynamic *d)
+{
+	static const enum dyn_slot taken[] = {
+		DYN_INIT, DYN_FINI, DYN_INIT_ARRAY, DYN_INIT_ARRAYSZ, DYN_FINI_ARRAY,
+		DYN_FINI_ARRAYSZ,
+	};
+	unsigned int i;
+
+	c->init = has(d, DYN_INIT) ? d->val[DYN_INIT] : 0;
+	c->fini = has(d, DYN_FINI) ? d->val[DYN_FINI] : 0;
+	if (has(d, DYN_INIT_ARRAY)) {
+		c->init_array = d->val[DYN_INIT_ARRAY];
+		c->nr_init_array = d->val[DYN_INIT_ARRAYSZ] / 8;
+	}
+	if (has(d, DYN_FINI_ARRAY)) {
+		c->fini_array = d->val[DYN_FINI_ARRAY];
+		c->nr_fini_array = d->val[DYN_FINI_ARRAYSZ] / 8;
+	}
+	for (i = 0; i < ARRAY_SIZE(taken); i++)
+		if (has(d, taken[i]))
+			c->entries[c->nr_entries++] = d->entry_off[taken[i]];
+}
+
+/* The libraries it links, where its code is, and its constructors, for the loader. */
 static int read_loader_view(struct parse_ctx *ctx, const struct elf_dynamic *d)
 {
 	struct modinfo_private *priv = ctx->priv;
 	unsigned int i;
+
+	read_ctors(&priv->ctors, d);
 	priv->needed = calloc(d->nr_needed ? d->nr_needed : 1, sizeof(*priv->needed));
 	if (!priv->needed)
 		return -ENOMEM;
@@ -1549,6 +1578,11 @@ const char *const *modinfo_needed(const struct uhmm_modinfo *info, size_t *nr)
 {
 	*nr = to_private(info)->nr_needed;
 	return (const char *const *)to_private(info)->needed;
+}
+
+const struct module_ctors *modinfo_ctors(const struct uhmm_modinfo *info)
+{
+	return &to_private(info)->ctors;
 }
 
 bool modinfo_in_code(const struct uhmm_modinfo *info, uint64_t vaddr)

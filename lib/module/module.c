@@ -10,6 +10,7 @@
  * bind time, symbol_get).
  */
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -371,9 +372,76 @@ static void free_module(struct uhmm_module *mod)
 	free(mod);
 }
 
+/* --- constructors and destructors ------------------------------------------ */
+
+/* A dynamic tag the dynamic linker ignores (DT_LOOS range, no glibc meaning). */
+#define DT_UHMM_TAKEN	0x60756d6d
+
+/*
+ * No code of a module runs inside dlopen(): the dynamic linker maps and
+ * relocates what was checked, and the module's constructors and destructors
+ * (DT_INIT, DT_INIT_ARRAY and their DT_FINI twins) are hidden from it and
+ * called by the loader, just before init and just after exit, as the
+ * kernel's loader runs a module's ctors itself.  Whatever module code then
+ * does, it does after the loader said so.
+ */
+static void hide_ctors(void *image, const struct module_ctors *ctors)
+{
+	unsigned int i;
+
+	for (i = 0; i < ctors->nr_entries; i++) {
+		Elf64_Dyn dyn;
+
+		memcpy(&dyn, (char *)image + ctors->entries[i], sizeof(dyn));
+		dyn.d_tag = DT_UHMM_TAKEN;
+		memcpy((char *)image + ctors->entries[i], &dyn, sizeof(dyn));
+	}
+}
+
+typedef void (*ctor_fn)(int argc, char **argv, char **envp);
+typedef void (*dtor_fn)(void);
+
+/* The relocated function pointer in slot @i of the array at link-time @array. */
+static void *array_entry(const struct uhmm_module *mod, uint64_t array, size_t i)
+{
+	void *fn;
+
+	memcpy(&fn, (const char *)(mod->bias + array) + i * sizeof(fn), sizeof(fn));
+	return fn;
+}
+
+/* In the dynamic linker's order: DT_INIT, then DT_INIT_ARRAY in order. */
+static void run_ctors(struct uhmm_module *mod)
+{
+	const struct module_ctors *c = modinfo_ctors(mod->info);
+	size_t i;
+
+	if (!c->init && !c->nr_init_array)
+		return;
+	pr_debug("%s: calling its constructors", mod->info->name);
+	if (c->init)
+		((ctor_fn)(mod->bias + c->init))(0, NULL, environ);
+	for (i = 0; i < c->nr_init_array; i++)
+		((ctor_fn)array_entry(mod, c->init_array, i))(0, NULL, environ);
+}
+
+/* DT_FINI_ARRAY in reverse, then DT_FINI. */
+static void run_dtors(struct uhmm_module *mod)
+{
+	const struct module_ctors *c = modinfo_ctors(mod->info);
+	size_t i;
+
+	for (i = c->nr_fini_array; i--;)
+		((dtor_fn)array_entry(mod, c->fini_array, i))();
+	if (c->fini)
+		((dtor_fn)(mod->bias + c->fini))();
+}
+
+/* --- mapping ------------------------------------------------------------ */
+
 /*
  * Copy the checked image into a sealed memfd, so the object mapped is
- * byte for byte the one checked.  The memfd stays open while the module is
+ * byte for byte the one checked (but for the hidden constructors).  The memfd stays open while the module is
  * loaded, which also keeps its /proc/self/fd path unique among loaded
  * modules (the dynamic linker reuses an object whose path it has seen).
  */
@@ -419,7 +487,7 @@ static void *entry_point(struct uhmm_module *mod, const char *prefix, const char
  * symbols is mapped RTLD_GLOBAL, so that modules loaded later bind them;
  * the others stay RTLD_LOCAL and add nothing to the process's namespace.
  */
-static int map_module(struct uhmm_module *mod, const void *image, size_t len)
+static int map_module(struct uhmm_module *mod, void *image, size_t len)
 {
 	int mode = RTLD_NOW | (mod->info->nr_exports ? RTLD_GLOBAL : RTLD_LOCAL);
 	struct uhmm_module *other;
@@ -427,6 +495,7 @@ static int map_module(struct uhmm_module *mod, const void *image, size_t len)
 	Dl_info dli;
 	char path[64];
 
+	hide_ctors(image, modinfo_ctors(mod->info));
 	mod->memfd = image_memfd(mod->info->name, image, len);
 	if (mod->memfd < 0)
 		return mod->memfd;
@@ -462,8 +531,10 @@ err_close:
 	return -ENOEXEC;
 }
 
+/* Run the destructors of a module whose constructors ran, and unmap it. */
 static void unmap_module(struct uhmm_module *mod)
 {
+	run_dtors(mod);
 	dlclose(mod->handle);
 	close(mod->memfd);
 }
@@ -519,6 +590,7 @@ UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
 	list_add_tail(&mod->list, &modules);
 	pthread_rwlock_unlock(&modules_lock);
 
+	run_ctors(mod);
 	pr_debug("%s: calling %s", mod->info->name, mod->info->init);
 	ret = mod->init();
 	if (ret) {
