@@ -253,6 +253,25 @@ TEST(module_using_proprietary_exports_inherits_the_taint)
 	ASSERT_EQ(uhmm_module_unload(prop), 0);
 }
 
+TEST(weak_reference_to_a_gpl_only_symbol_is_refused_for_a_proprietary_module)
+{
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("prop_weak_gpl"), NULL), -ENOENT);
+	ASSERT_TRUE(logged("prop_weak_gpl: uhmm_memremap_pages is exported GPL-only"));
+	ASSERT_TRUE(logged("prop_weak_gpl: Unknown symbol uhmm_memremap_pages (err -2)"));
+	ASSERT_NULL(uhmm_module_find("prop_weak_gpl"));
+	ASSERT_FALSE(mapped("prop_weak_gpl"));
+}
+
+TEST(weak_references_the_tiers_allow_still_load)
+{
+	struct uhmm_module *mod;
+
+	/* Its init fails unless the plain one is bound and the other is NULL. */
+	ASSERT_EQ(uhmm_module_load(MOD("weak_absent"), &mod), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+}
+
 TEST(unknown_symbols_are_refused_each_named)
 {
 	start_capture();

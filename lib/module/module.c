@@ -223,22 +223,33 @@ static int add_use(struct uhmm_module *mod, struct uhmm_module *target)
 	return 0;
 }
 
-/* Is @name defined by an object that is neither libuhmm nor a loaded module? */
-static bool is_system_symbol(const char *name)
+enum global_definition {
+	DEFINED_NOWHERE,	/* a weak reference to it stays NULL */
+	DEFINED_BY_SYSTEM,	/* a library that is neither libuhmm nor a module */
+	DEFINED_BY_UHMM,	/* libuhmm or a module, outside their export tables */
+};
+
+/* Who defines @name where the dynamic linker will look for it. */
+static enum global_definition global_definition(const char *name)
 {
 	const void *addr = dlsym(RTLD_DEFAULT, name);
 	const void *base;
-	struct uhmm_module *mod;
+	struct uhmm_module *other;
 
 	if (!addr)
-		return false;
+		return DEFINED_NOWHERE;
 	base = object_base(addr);
 	if (!base || base == object_base((const void *)uhmm_module_load))
-		return false;
-	list_for_each_entry(mod, &modules, list)
-		if (mod->base == base)
-			return false;
-	return true;
+		return DEFINED_BY_UHMM;
+	list_for_each_entry(other, &modules, list)
+		if (other->base == base)
+			return DEFINED_BY_UHMM;
+	return DEFINED_BY_SYSTEM;
+}
+
+static const char *license_of(const struct uhmm_module *mod)
+{
+	return mod->info->license ? mod->info->license : "unspecified";
 }
 
 /*
@@ -264,12 +275,16 @@ static bool inherit_taint(struct uhmm_module *mod, struct uhmm_module *owner, co
 }
 
 /*
- * Find what @name binds to; NULL *exp for a system symbol.  -ENOENT if
- * nothing may; then say why if @report.
+ * Find what @imp binds to; NULL *exp for a system symbol or a weak
+ * reference to nothing.  -ENOENT if nothing may; then say why if @report.
+ * A weak reference is checked like any other: the dynamic linker binds it
+ * to whatever defines it.
  */
-static int lookup_import(struct uhmm_module *mod, const char *name, struct uhmm_module **owner,
-			 const struct uhmm_export **exp, bool report)
+static int lookup_import(struct uhmm_module *mod, const struct module_import *imp,
+			 struct uhmm_module **owner, const struct uhmm_export **exp, bool report)
 {
+	const char *name = imp->name;
+
 	*owner = NULL;
 	*exp = find_core_export(name);
 	if (!*exp)
@@ -278,16 +293,22 @@ static int lookup_import(struct uhmm_module *mod, const char *name, struct uhmm_
 		if ((*exp)->tier == UHMM_EXPORT_GPL && !module_is_gpl(mod)) {
 			if (report)
 				pr_info("%s: %s is exported GPL-only and license '%s' is not GPL-compatible",
-					mod->info->name, name,
-					mod->info->license ? mod->info->license : "unspecified");
+					mod->info->name, name, license_of(mod));
 			return -ENOENT;
 		}
 		return 0;
 	}
 	/* libuhmm's namespace is reached only through its export table. */
-	if (!strncmp(name, "uhmm_", 5) || !is_system_symbol(name))
+	if (!strncmp(name, "uhmm_", 5))
 		return -ENOENT;
-	return 0;
+	switch (global_definition(name)) {
+	case DEFINED_BY_SYSTEM:
+		return 0;
+	case DEFINED_NOWHERE:
+		return imp->weak ? 0 : -ENOENT;
+	default:
+		return -ENOENT;
+	}
 }
 
 /*
@@ -297,27 +318,28 @@ static int lookup_import(struct uhmm_module *mod, const char *name, struct uhmm_
  */
 static int resolve_imports(struct uhmm_module *mod)
 {
-	const struct uhmm_modinfo *info = mod->info;
+	const struct module_import *imports;
 	const struct uhmm_export *exp;
 	struct uhmm_module *owner;
 	int ret = 0, err;
-	size_t i;
+	size_t i, n;
 
-	for (i = 0; i < info->nr_imports; i++)
-		if (!lookup_import(mod, info->imports[i], &owner, &exp, false) && exp &&
+	imports = modinfo_all_imports(mod->info, &n);
+	for (i = 0; i < n; i++)
+		if (!lookup_import(mod, &imports[i], &owner, &exp, false) && exp &&
 		    exp->tier == UHMM_EXPORT_GPL)
 			mod->using_gplonly_symbols = true;
 
-	for (i = 0; i < info->nr_imports; i++) {
-		const char *name = info->imports[i];
+	for (i = 0; i < n; i++) {
+		const char *name = imports[i].name;
 
-		err = lookup_import(mod, name, &owner, &exp, true);
+		err = lookup_import(mod, &imports[i], &owner, &exp, true);
 		if (!err && !inherit_taint(mod, owner, name))
 			err = -ENOENT;
 		if (!err && owner)
 			err = add_use(mod, owner);
 		if (err == -ENOENT)
-			pr_warn("%s: Unknown symbol %s (err %d)", info->name, name, err);
+			pr_warn("%s: Unknown symbol %s (err %d)", mod->info->name, name, err);
 		if (err && !ret)
 			ret = err;
 	}
@@ -759,7 +781,7 @@ static bool provided_outside_set(const char *name)
 	const struct uhmm_export *exp;
 
 	return find_core_export(name) || find_module_export(name, &exp) ||
-	       (strncmp(name, "uhmm_", 5) && is_system_symbol(name));
+	       (strncmp(name, "uhmm_", 5) && global_definition(name) == DEFINED_BY_SYSTEM);
 }
 
 static int visit(struct load_set *set, size_t i)
