@@ -272,6 +272,48 @@ TEST(weak_references_the_tiers_allow_still_load)
 	ASSERT_EQ(uhmm_module_unload(mod), 0);
 }
 
+TEST(proprietary_module_importing_dlsym_is_refused)
+{
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("prop_dlsym"), NULL), -ENOENT);
+	ASSERT_TRUE(logged("prop_dlsym: dlsym looks up symbols at run time, around the export "
+			   "tiers; license 'Proprietary' is not GPL-compatible"));
+	ASSERT_TRUE(logged("prop_dlsym: Unknown symbol dlsym (err -2)"));
+	ASSERT_NULL(uhmm_module_find("prop_dlsym"));
+	ASSERT_FALSE(mapped("prop_dlsym"));
+}
+
+TEST(gpl_module_may_import_dlsym)
+{
+	struct uhmm_module *mod;
+
+	/* Its init finds uhmm_memremap_pages with dlsym, or fails. */
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_dlsym"), &mod), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+}
+
+TEST(proprietary_module_importing_libuhmm_gpl_version_node_is_refused)
+{
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("prop_versioned"), NULL), -ENOENT);
+	ASSERT_TRUE(logged("prop_versioned: uhmm_percpu_ref_init@UHMM_GPL_0.1 is in libuhmm's "
+			   "GPL-only version node"));
+	ASSERT_TRUE(logged("prop_versioned: Unknown symbol uhmm_percpu_ref_init (err -2)"));
+	ASSERT_NULL(uhmm_module_find("prop_versioned"));
+	ASSERT_FALSE(mapped("prop_versioned"));
+}
+
+TEST(proprietary_module_cannot_bring_in_a_library_the_loader_never_checked)
+{
+	start_capture();
+	ASSERT_EQ(uhmm_module_load(MOD("prop_via_lib"), NULL), -ENOENT);
+	ASSERT_TRUE(logged("prop_via_lib: links libuhmmtest_shim.so, which is not loaded; "
+			   "license 'Proprietary' is not GPL-compatible"));
+	ASSERT_NULL(uhmm_module_find("prop_via_lib"));
+	ASSERT_FALSE(mapped("prop_via_lib"));
+	ASSERT_NULL(dlopen("libuhmmtest_shim.so", RTLD_LAZY | RTLD_NOLOAD));
+}
+
 TEST(unknown_symbols_are_refused_each_named)
 {
 	start_capture();

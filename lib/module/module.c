@@ -229,13 +229,34 @@ enum global_definition {
 	DEFINED_BY_UHMM,	/* libuhmm or a module, outside their export tables */
 };
 
-/* Who defines @name where the dynamic linker will look for it. */
-static enum global_definition global_definition(const char *name)
+/* A library @mod links, if it is loaded already (by name, never by path). */
+static void *loaded_library(const char *name)
+{
+	return strchr(name, '/') ? NULL : dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+}
+
+/*
+ * Who defines @name where the dynamic linker will look for it: the
+ * process's global scope, then the libraries @mod links (NULL: none).
+ */
+static enum global_definition global_definition(const struct uhmm_module *mod, const char *name)
 {
 	const void *addr = dlsym(RTLD_DEFAULT, name);
+	const char *const *needed = NULL;
 	const void *base;
 	struct uhmm_module *other;
+	size_t i, n = 0;
 
+	if (mod)
+		needed = modinfo_needed(mod->info, &n);
+	for (i = 0; !addr && i < n; i++) {
+		void *handle = loaded_library(needed[i]);
+
+		if (handle) {
+			addr = dlsym(handle, name);
+			dlclose(handle);	/* still loaded: it was before */
+		}
+	}
 	if (!addr)
 		return DEFINED_NOWHERE;
 	base = object_base(addr);
@@ -245,6 +266,29 @@ static enum global_definition global_definition(const char *name)
 		if (other->base == base)
 			return DEFINED_BY_UHMM;
 	return DEFINED_BY_SYSTEM;
+}
+
+/*
+ * What looks symbols up, or walks the loaded objects, at run time: through
+ * these a module would find libuhmm's GPL-only functions without importing
+ * them.  The kernel closed the same door in 5.7 by unexporting
+ * kallsyms_lookup_name(); what remains open in one address space is listed
+ * in the README.
+ */
+static const char *const symbol_lookups[] = {
+	"dlsym", "dlvsym", "dlopen", "dlmopen", "dlinfo", "dladdr", "dladdr1",
+	"dl_iterate_phdr", "_dl_find_object", "_r_debug", "_dl_sym", "_dl_vsym",
+	"__libc_dlsym", "__libc_dlvsym", "__libc_dlopen_mode",
+};
+
+static bool is_symbol_lookup(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(symbol_lookups); i++)
+		if (!strcmp(name, symbol_lookups[i]))
+			return true;
+	return false;
 }
 
 static const char *license_of(const struct uhmm_module *mod)
@@ -275,6 +319,31 @@ static bool inherit_taint(struct uhmm_module *mod, struct uhmm_module *owner, co
 }
 
 /*
+ * What a module that is not GPL-compatible may not import whatever the
+ * symbol's name: a version of libuhmm's GPL-only node, or a run-time lookup.
+ * -ENOENT, saying why if @report.
+ */
+static int check_non_gpl_import(struct uhmm_module *mod, const struct module_import *imp,
+				bool report)
+{
+	if (module_is_gpl(mod))
+		return 0;
+	if (imp->version && !strncmp(imp->version, "UHMM_GPL_", 9)) {
+		if (report)
+			pr_info("%s: %s@%s is in libuhmm's GPL-only version node and license '%s' is not GPL-compatible",
+				mod->info->name, imp->name, imp->version, license_of(mod));
+		return -ENOENT;
+	}
+	if (is_symbol_lookup(imp->name)) {
+		if (report)
+			pr_info("%s: %s looks up symbols at run time, around the export tiers; license '%s' is not GPL-compatible",
+				mod->info->name, imp->name, license_of(mod));
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/*
  * Find what @imp binds to; NULL *exp for a system symbol or a weak
  * reference to nothing.  -ENOENT if nothing may; then say why if @report.
  * A weak reference is checked like any other: the dynamic linker binds it
@@ -284,8 +353,13 @@ static int lookup_import(struct uhmm_module *mod, const struct module_import *im
 			 struct uhmm_module **owner, const struct uhmm_export **exp, bool report)
 {
 	const char *name = imp->name;
+	int ret;
 
 	*owner = NULL;
+	*exp = NULL;
+	ret = check_non_gpl_import(mod, imp, report);
+	if (ret)
+		return ret;
 	*exp = find_core_export(name);
 	if (!*exp)
 		*owner = find_module_export(name, exp);
@@ -301,7 +375,7 @@ static int lookup_import(struct uhmm_module *mod, const struct module_import *im
 	/* libuhmm's namespace is reached only through its export table. */
 	if (!strncmp(name, "uhmm_", 5))
 		return -ENOENT;
-	switch (global_definition(name)) {
+	switch (global_definition(mod, name)) {
 	case DEFINED_BY_SYSTEM:
 		return 0;
 	case DEFINED_NOWHERE:
@@ -344,6 +418,33 @@ static int resolve_imports(struct uhmm_module *mod)
 			ret = err;
 	}
 	return ret;
+}
+
+/*
+ * A library a module links is loaded with it, and nothing checks that
+ * library's own imports: a module that is not GPL-compatible may link only
+ * libraries the process has already loaded, by name.
+ */
+static int check_linked_libraries(struct uhmm_module *mod)
+{
+	const char *const *needed;
+	size_t i, n;
+
+	if (module_is_gpl(mod))
+		return 0;
+	needed = modinfo_needed(mod->info, &n);
+	for (i = 0; i < n; i++) {
+		void *handle = loaded_library(needed[i]);
+
+		if (handle) {
+			dlclose(handle);
+			continue;
+		}
+		pr_err("%s: links %s, which is not loaded; license '%s' is not GPL-compatible",
+		       mod->info->name, needed[i], license_of(mod));
+		return -ENOENT;
+	}
+	return 0;
 }
 
 /* The kernel's verify_exported_symbols(): one owner per exported name. */
@@ -602,6 +703,8 @@ UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
 	if (!ret)
 		ret = resolve_imports(mod);
 	if (!ret)
+		ret = check_linked_libraries(mod);
+	if (!ret)
 		ret = map_module(mod, image, len);
 	if (ret)
 		goto err_unlock;
@@ -781,7 +884,7 @@ static bool provided_outside_set(const char *name)
 	const struct uhmm_export *exp;
 
 	return find_core_export(name) || find_module_export(name, &exp) ||
-	       (strncmp(name, "uhmm_", 5) && global_definition(name) == DEFINED_BY_SYSTEM);
+	       (strncmp(name, "uhmm_", 5) && global_definition(NULL, name) == DEFINED_BY_SYSTEM);
 }
 
 static int visit(struct load_set *set, size_t i)
