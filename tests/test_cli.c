@@ -132,6 +132,12 @@ TEST(modinfo_and_load_refuse_what_is_not_a_regular_file)
 	ASSERT_TRUE(has("not a regular file"));
 }
 
+TEST(load_unloads_a_module_whose_init_bound_its_own_device)
+{
+	ASSERT_EQ(run("load " MOD("own_device")), 0);
+	ASSERT_TRUE(has("own_device: exit ran, unloaded"));
+}
+
 TEST(exports_lists_every_core_symbol_with_its_tier)
 {
 	size_t nr, lines = 0;

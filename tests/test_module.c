@@ -428,6 +428,75 @@ TEST(load_many_unloads_what_it_loaded_when_one_fails)
 }
 
 typedef int (*bind_fn)(struct uhmm_device *dev);
+typedef struct uhmm_device *(*own_device_get_fn)(void);
+
+TEST(devices_a_module_binds_in_its_init_do_not_pin_it)
+{
+	struct uhmm_module *mod;
+	struct uhmm_device *dev;
+	own_device_get_fn get;
+
+	ASSERT_EQ(uhmm_module_load(MOD("own_device"), &mod), 0);
+	/* Its device is bound and its probe mapped a pgmap; neither counts. */
+	ASSERT_EQ(uhmm_module_refcount(mod), 0);
+	get = (own_device_get_fn)uhmm_symbol_get("own_device_get");
+	ASSERT_NONNULL(get);
+	dev = uhmm_device_get(get());
+	uhmm_symbol_put("own_device_get");
+	ASSERT_NONNULL(uhmm_device_driver(dev));
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+	/* Its exit unbound the device. */
+	ASSERT_NULL(uhmm_device_driver(dev));
+	ASSERT_FALSE(mapped("own_device"));
+	uhmm_device_put(dev);
+	/* And it loads again. */
+	ASSERT_EQ(uhmm_module_load(MOD("own_device"), &mod), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+}
+
+TEST(a_device_someone_else_binds_still_pins_a_module_with_its_own)
+{
+	struct uhmm_module *mod;
+	struct uhmm_device *dev = uhmm_device_create("other0");
+	bind_fn bind;
+
+	ASSERT_EQ(uhmm_module_load(MOD("own_device"), &mod), 0);
+	bind = (bind_fn)uhmm_symbol_get("own_device_bind");
+	ASSERT_NONNULL(bind);
+	ASSERT_EQ(bind(dev), 0);
+	uhmm_symbol_put("own_device_bind");
+	ASSERT_EQ(uhmm_module_refcount(mod), 2);	/* the device and its pgmap */
+	start_capture();
+	ASSERT_EQ(uhmm_module_unload(mod), -EBUSY);
+	ASSERT_TRUE(logged("own_device: in use (2 users"));
+	ASSERT_EQ(uhmm_device_unbind(dev), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+	uhmm_device_put(dev);
+}
+
+TEST(dmirror_unloads)
+{
+	char path[512];
+	struct uhmm_module *mod;
+
+	snprintf(path, sizeof(path), "%s", DEMO_MODULE);
+	strcpy(strrchr(path, '/') + 1, "dmirror.so");
+	ASSERT_EQ(uhmm_module_load(path, &mod), 0);
+	ASSERT_EQ(uhmm_module_refcount(mod), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+	ASSERT_NULL(uhmm_module_find("dmirror"));
+	ASSERT_FALSE(mapped("dmirror"));
+}
+
+TEST(load_many_unloads_a_module_with_its_own_devices_when_a_later_one_fails)
+{
+	const char *paths[] = { MOD("own_device"), MOD("init_fails") };
+	struct uhmm_module *mods[2];
+
+	ASSERT_EQ(uhmm_module_load_many(paths, 2, mods), -EIO);
+	ASSERT_NULL(uhmm_module_find("own_device"));
+	ASSERT_FALSE(mapped("own_device"));
+}
 
 TEST(bound_devices_and_mapped_pgmaps_pin_the_driver_module)
 {

@@ -37,6 +37,11 @@ enum module_state {
 	MODULE_STATE_GOING,	/* exit running */
 };
 
+/* The cookie a pin hands out (see core/owner.h): whose pin it is. */
+struct module_ref {
+	struct uhmm_module *mod;
+};
+
 struct uhmm_module {
 	struct list_head list;		/* in modules; protected by modules_lock */
 	struct uhmm_modinfo *info;
@@ -45,7 +50,15 @@ struct uhmm_module {
 	const void *base;		/* where the object is mapped (dladdr's dli_fbase) */
 	uintptr_t bias;			/* load address minus link-time address */
 	enum module_state state;	/* protected by modules_lock */
-	atomic_int refcnt;		/* devices, pgmaps, symbol_get, importers */
+	atomic_int refcnt;		/* every pin: devices, pgmaps, symbol_get, importers */
+	/*
+	 * Of those, the pins its init took on itself (devices it bound to its
+	 * own drivers, pgmaps it mapped): its exit releases them, so they do
+	 * not keep it loaded, as a kernel module's own devices do not.
+	 */
+	atomic_int own_refs;
+	pthread_t init_thread;		/* the thread running init, while COMING */
+	struct module_ref ref_own, ref_other;
 	int nr_importers;		/* modules importing from this one; module_mutex */
 	unsigned long taints;
 	bool using_gplonly_symbols;
@@ -128,6 +141,12 @@ static const void *object_base(const void *addr)
 
 /* --- pinning the module behind a callback (see core/owner.h) -------------- */
 
+/* Is the caller @mod's own init, taking a pin on @mod? (modules_lock held) */
+static bool pinned_by_own_init(const struct uhmm_module *mod)
+{
+	return mod->state == MODULE_STATE_COMING && pthread_equal(mod->init_thread, pthread_self());
+}
+
 static int module_owner_get(const void *addr, void **owner)
 {
 	const void *base = object_base(addr);
@@ -141,9 +160,13 @@ static int module_owner_get(const void *addr, void **owner)
 			continue;
 		if (mod->state == MODULE_STATE_GOING) {
 			ret = -ENODEV;
+		} else if (pinned_by_own_init(mod)) {
+			atomic_fetch_add(&mod->refcnt, 1);
+			atomic_fetch_add(&mod->own_refs, 1);
+			*owner = &mod->ref_own;
 		} else {
 			atomic_fetch_add(&mod->refcnt, 1);
-			*owner = mod;
+			*owner = &mod->ref_other;
 		}
 		break;
 	}
@@ -151,11 +174,26 @@ static int module_owner_get(const void *addr, void **owner)
 	return ret;
 }
 
+/*
+ * Own pins drop own_refs before refcnt, and module_users() reads refcnt
+ * first: a racing read may count a user too many, never one too few.
+ */
 static void module_owner_put(void *owner)
 {
-	struct uhmm_module *mod = owner;
+	struct module_ref *ref = owner;
+	struct uhmm_module *mod = ref->mod;
 
+	if (ref == &mod->ref_own)
+		WARN_ON(atomic_fetch_sub(&mod->own_refs, 1) <= 0);
 	WARN_ON(atomic_fetch_sub(&mod->refcnt, 1) <= 0);
+}
+
+/* The pins that keep @mod loaded: all but those its exit releases. */
+static int module_users(const struct uhmm_module *mod)
+{
+	int all = atomic_load(&mod->refcnt);
+
+	return all - atomic_load(&mod->own_refs);
 }
 
 static const struct code_owner_ops module_owner_ops = {
@@ -686,6 +724,8 @@ UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
 		ret = -ENOMEM;
 		goto out_file;
 	}
+	mod->ref_own.mod = mod;
+	mod->ref_other.mod = mod;
 	mod->info = uhmm_modinfo_parse(image, len, path);
 	if (!mod->info) {
 		ret = -errno;
@@ -711,6 +751,7 @@ UHMM_EXPORT int uhmm_module_load(const char *path, struct uhmm_module **modp)
 
 	pin_uses(mod, 1);
 	mod->state = MODULE_STATE_COMING;
+	mod->init_thread = pthread_self();
 	pthread_rwlock_wrlock(&modules_lock);
 	list_add_tail(&mod->list, &modules);
 	pthread_rwlock_unlock(&modules_lock);
@@ -768,7 +809,7 @@ UHMM_EXPORT int uhmm_module_unload(struct uhmm_module *mod)
 		return -EBUSY;
 	}
 	pthread_rwlock_wrlock(&modules_lock);
-	users = atomic_load(&mod->refcnt);
+	users = module_users(mod);
 	if (!users && !mod->exit) {
 		pr_err("%s: has no module_exit() and cannot be unloaded", mod->info->name);
 		users = -1;
@@ -786,12 +827,20 @@ UHMM_EXPORT int uhmm_module_unload(struct uhmm_module *mod)
 
 	pr_debug("%s: calling %s", mod->info->name, mod->info->exit);
 	mod->exit();
-	WARN(atomic_load(&mod->refcnt), "%s: exit left %d users", mod->info->name,
-	     atomic_load(&mod->refcnt));
 	pthread_rwlock_wrlock(&modules_lock);
 	list_del(&mod->list);
 	pthread_rwlock_unlock(&modules_lock);
 	pin_uses(mod, -1);
+	/*
+	 * An exit that leaves a device bound or a pgmap mapped leaves
+	 * something that still runs the module's code: keep it mapped, and
+	 * its record, as for a failed init.
+	 */
+	if (WARN(atomic_load(&mod->refcnt), "%s: exit left %d users", mod->info->name,
+		 atomic_load(&mod->refcnt))) {
+		pthread_mutex_unlock(&module_mutex);
+		return 0;
+	}
 	unmap_module(mod);
 	pthread_mutex_unlock(&module_mutex);
 	free_module(mod);
@@ -810,7 +859,7 @@ UHMM_EXPORT const struct uhmm_modinfo *uhmm_module_info(const struct uhmm_module
 
 UHMM_EXPORT int uhmm_module_refcount(const struct uhmm_module *mod)
 {
-	return atomic_load(&((struct uhmm_module *)mod)->refcnt);
+	return module_users(mod);
 }
 
 UHMM_EXPORT unsigned long uhmm_module_taints(const struct uhmm_module *mod)
@@ -849,7 +898,7 @@ UHMM_EXPORT void uhmm_symbol_put(const char *name)
 	pthread_rwlock_rdlock(&modules_lock);
 	mod = find_module_export(name, &exp);
 	if (!WARN(!mod, "symbol_put of %s, which no module exports", name))
-		module_owner_put(mod);
+		module_owner_put(&mod->ref_other);
 	pthread_rwlock_unlock(&modules_lock);
 }
 
