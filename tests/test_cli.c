@@ -138,6 +138,15 @@ TEST(load_unloads_a_module_whose_init_bound_its_own_device)
 	ASSERT_TRUE(has("own_device: exit ran, unloaded"));
 }
 
+TEST(load_of_one_module_twice_loads_nothing)
+{
+	ASSERT_EQ(run("load " MOD("own_device") " " MOD("own_device")), 1);
+	ASSERT_TRUE(has("own_device: given twice"));
+	ASSERT_TRUE(has("load failed: File exists (-17)"));
+	/* Refused before anything was loaded: no init or exit ran. */
+	ASSERT_FALSE(has("exit ran"));
+}
+
 TEST(exports_lists_every_core_symbol_with_its_tier)
 {
 	size_t nr, lines = 0;

@@ -488,6 +488,24 @@ TEST(dmirror_unloads)
 	ASSERT_FALSE(mapped("dmirror"));
 }
 
+TEST(load_many_of_one_module_twice_loads_nothing)
+{
+	const char *twice[] = { MOD("own_device"), MOD("own_device") };
+	const char *loaded[] = { MOD("gpl_ok"), MOD("own_device") };
+	struct uhmm_module *mods[2], *ok;
+
+	start_capture();
+	ASSERT_EQ(uhmm_module_load_many(twice, 2, mods), -EEXIST);
+	ASSERT_TRUE(logged("own_device: given twice"));
+	ASSERT_NULL(uhmm_module_find("own_device"));
+	ASSERT_FALSE(mapped("own_device"));
+	/* One of the set already loaded: the others are not loaded either. */
+	ASSERT_EQ(uhmm_module_load(MOD("gpl_ok"), &ok), 0);
+	ASSERT_EQ(uhmm_module_load_many(loaded, 2, mods), -EEXIST);
+	ASSERT_NULL(uhmm_module_find("own_device"));
+	ASSERT_EQ(uhmm_module_unload(ok), 0);
+}
+
 TEST(load_many_unloads_a_module_with_its_own_devices_when_a_later_one_fails)
 {
 	const char *paths[] = { MOD("own_device"), MOD("init_fails") };

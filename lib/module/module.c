@@ -936,6 +936,32 @@ static bool provided_outside_set(const char *name)
 	       (strncmp(name, "uhmm_", 5) && global_definition(NULL, name) == DEFINED_BY_SYSTEM);
 }
 
+/*
+ * A name given twice, or one already loaded, would fail with -EEXIST after
+ * the first of them was loaded: refuse the set before loading any of it.
+ * module_mutex held.
+ */
+static int check_set_names(const struct load_set *set)
+{
+	size_t i, j;
+
+	for (i = 0; i < set->n; i++) {
+		const char *name = set->info[i]->name;
+
+		if (find_module_locked(name)) {
+			pr_err("%s: module is already loaded", name);
+			return -EEXIST;
+		}
+		for (j = 0; j < i; j++)
+			if (!strcmp(set->info[j]->name, name)) {
+				pr_err("%s: given twice (%s and %s)", name, set->paths[j],
+				       set->paths[i]);
+				return -EEXIST;
+			}
+	}
+	return 0;
+}
+
 static int visit(struct load_set *set, size_t i)
 {
 	const struct uhmm_modinfo *info = set->info[i];
@@ -1007,6 +1033,8 @@ UHMM_EXPORT int uhmm_module_load_many(const char *const *paths, size_t n,
 			ret = paths[i] ? -errno : -EINVAL;
 	}
 	pthread_mutex_lock(&module_mutex);
+	if (!ret)
+		ret = check_set_names(&set);
 	for (i = 0; i < n && !ret; i++)
 		ret = visit(&set, i);
 	pthread_mutex_unlock(&module_mutex);
@@ -1018,7 +1046,9 @@ UHMM_EXPORT int uhmm_module_load_many(const char *const *paths, size_t n,
 			break;
 	}
 	while (ret && loaded--)
-		uhmm_module_unload(mods[set.order[loaded]]);
+		WARN(uhmm_module_unload(mods[set.order[loaded]]),
+		     "%s: loaded by a failed load_many, and cannot be unloaded again",
+		     uhmm_module_name(mods[set.order[loaded]]));
 out:
 	for (i = 0; set.info && i < n; i++)
 		uhmm_modinfo_free(set.info[i]);
