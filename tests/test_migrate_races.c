@@ -620,3 +620,42 @@ TEST(release_racing_migrations)
 	munmap(r.buf, REL_PAGES * HMM_PAGE);
 	r.api.close(r.fd);
 }
+
+/* --- what uhmm records as registered with userfaultfd ---------------------- */
+
+/*
+ * Pages migrated one by one from left to right register neighbouring
+ * ranges, which uhmm's record merges.  Unmapping one of them takes exactly
+ * its page off the record, and unmapping the rest leaves nothing recorded:
+ * a range recorded twice outlives its unmap, and a new mapping there would
+ * never be registered.
+ */
+TEST(neighbouring_registrations_go_with_their_mapping)
+{
+	int fd, round;
+	struct dmirror_api api = setup(&fd, 0);
+	uint64_t before = mm_stats().registered_bytes;
+
+	for (round = 0; round < 3; round++) {
+		struct hmm_buffer *b = anon_buffer(3);
+		char *base = b->ptr;
+		unsigned long p;
+
+		fill(b, 3, round);
+		for (p = 0; p < 3; p++) {
+			b->ptr = base + p * HMM_PAGE;
+			ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, 1), 0);
+			ASSERT_EQ(b->cpages, 1);
+		}
+		ASSERT_EQ(mm_stats().registered_bytes, before + 3 * HMM_PAGE);
+		check(base, 3, round);
+		ASSERT_EQ(munmap(base + HMM_PAGE, HMM_PAGE), 0);
+		ASSERT_EQ(mm_stats().registered_bytes, before + 2 * HMM_PAGE);
+		ASSERT_EQ(munmap(base, HMM_PAGE), 0);
+		ASSERT_EQ(munmap(base + 2 * HMM_PAGE, HMM_PAGE), 0);
+		ASSERT_EQ(mm_stats().registered_bytes, before);
+		b->ptr = NULL;
+		hmm_buffer_free(b);
+	}
+	api.close(fd);
+}

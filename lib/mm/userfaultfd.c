@@ -249,9 +249,10 @@ static int reg_insert(unsigned long start, unsigned long end, unsigned int modes
 	}
 	for (i = 0; i < nr_regs && regs[i].end <= start; i++)
 		;
+	/* regs[i .. j - 1] are the neighbours merged into the new range. */
+	j = i;
 	if (i && regs[i - 1].end == start && regs[i - 1].modes == modes)
 		start = regs[--i].start;
-	j = i;
 	if (j < nr_regs && regs[j].start == end && regs[j].modes == modes)
 		end = regs[j++].end;
 	for (size_t k = i; k < j; k++)
