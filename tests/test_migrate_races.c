@@ -659,3 +659,131 @@ TEST(neighbouring_registrations_go_with_their_mapping)
 	}
 	api.close(fd);
 }
+
+struct hole_migration {
+	struct dmirror_api *api;
+	int fd;
+	char *addr;
+	unsigned long npages;
+	int ret;
+};
+
+static void *migrate_to_dev(void *arg)
+{
+	struct hole_migration *m = arg;
+
+	m->ret = dmirror_call(m->api, m->fd, HMM_DMIRROR_MIGRATE_TO_DEV, m->addr, NULL,
+			      m->npages);
+	return NULL;
+}
+
+/*
+ * A migration registers its range while another thread unmaps the middle
+ * of it: userfaultfd registers what is left without a word, and uhmm must
+ * not record the hole as registered.  A mapping made in the hole afterwards
+ * then gets registered when it migrates, and its page reads back intact
+ * rather than as the zeros of an unwatched mapping.
+ */
+TEST(registration_around_a_hole_leaves_it_out)
+{
+	int fd, round;
+	struct dmirror_api api = setup(&fd, 0);
+
+	for (round = 0; round < 3; round++) {
+		char *buf = mmap(NULL, 3 * HMM_PAGE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct hole_migration m = { &api, fd, buf, 3, 0 };
+		pthread_t t;
+		char *page;
+
+		ASSERT_TRUE(buf != MAP_FAILED);
+		fill_words(buf, 3, round);
+		ASSERT_EQ(uhmm_inject_delay(UHMM_DELAY_REGISTER, 100000), 0);
+		ASSERT_EQ(pthread_create(&t, NULL, migrate_to_dev, &m), 0);
+		usleep(30000);		/* it waits before registering */
+		ASSERT_EQ(munmap(buf + HMM_PAGE, HMM_PAGE), 0);
+		pthread_join(t, NULL);
+		uhmm_inject_delay(UHMM_DELAY_REGISTER, 0);
+
+		page = mmap(buf + HMM_PAGE, HMM_PAGE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		ASSERT_TRUE(page == buf + HMM_PAGE);
+		fill_words(page, 1, 10 + round);
+		ASSERT_EQ(dmirror_call(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, page, NULL, 1), 0);
+		check(page, 1, 10 + round);
+		ASSERT_EQ(munmap(buf, 3 * HMM_PAGE), 0);
+	}
+	api.close(fd);
+}
+
+/* --- a migration collecting pages while their mapping is replaced ---------- */
+
+struct replacer {
+	char *addr;
+	int seed;
+	int mapped;	/* atomic: 1 mapped and written, -1 could not map */
+};
+
+static void *replace_mapping(void *arg)
+{
+	struct replacer *r = arg;
+	char *p;
+	int tries;
+
+	/* The old mapping goes while the migration holds its claim; map anew at once. */
+	for (tries = 0; tries < 2000; tries++) {
+		p = mmap(r->addr, HMM_PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p == r->addr) {
+			fill_words(p, 1, r->seed);
+			__atomic_store_n(&r->mapped, 1, __ATOMIC_RELEASE);
+			return NULL;
+		}
+		if (p != MAP_FAILED)
+			munmap(p, HMM_PAGE);
+		usleep(100);
+	}
+	__atomic_store_n(&r->mapped, -1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * A migration has claimed a page and is about to move it out when another
+ * thread unmaps it and a third maps a new page at the same address and
+ * writes it.  The migration must not take the new mapping's page: it would
+ * drop it as the unmapped one's, and the new mapping, never registered,
+ * would read zeros.
+ */
+TEST(collect_spares_a_mapping_made_meanwhile)
+{
+	int fd, round;
+	struct dmirror_api api = setup(&fd, 0);
+
+	for (round = 0; round < 3; round++) {
+		char *buf = mmap(NULL, HMM_PAGE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct hole_migration m = { &api, fd, buf, 1, 0 };
+		struct replacer r = { buf, 20 + round, 0 };
+		pthread_t mt, rt;
+
+		ASSERT_TRUE(buf != MAP_FAILED);
+		fill_words(buf, 1, round);
+		/* Registered, so that unmapping it sends an event. */
+		ASSERT_EQ(dmirror_call(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, buf, NULL, 1), 0);
+		ASSERT_EQ(dmirror_call(&api, fd, HMM_DMIRROR_MIGRATE_TO_SYS, buf, NULL, 1), 0);
+		check(buf, 1, round);
+
+		ASSERT_EQ(uhmm_inject_delay(UHMM_DELAY_COLLECT, 200000), 0);
+		ASSERT_EQ(pthread_create(&mt, NULL, migrate_to_dev, &m), 0);
+		usleep(30000);		/* it waits before moving the page out */
+		ASSERT_EQ(pthread_create(&rt, NULL, replace_mapping, &r), 0);
+		ASSERT_EQ(munmap(buf, HMM_PAGE), 0);
+		pthread_join(mt, NULL);
+		pthread_join(rt, NULL);
+		uhmm_inject_delay(UHMM_DELAY_COLLECT, 0);
+		ASSERT_EQ(__atomic_load_n(&r.mapped, __ATOMIC_ACQUIRE), 1);
+		check(buf, 1, 20 + round);
+		ASSERT_EQ(munmap(buf, HMM_PAGE), 0);
+	}
+	api.close(fd);
+}

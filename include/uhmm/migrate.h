@@ -264,6 +264,9 @@ long uhmm_fail_nth(enum uhmm_fail_site site, unsigned long nth);
 enum uhmm_delay_site {
 	UHMM_DELAY_FAULT_HOLE,	/* a CPU fault, before it maps the zero page into a hole */
 	UHMM_DELAY_UNMAP_PUT,	/* the engine, before it drops the pages an unmap released */
+	UHMM_DELAY_REGISTER,	/* a migration, before it registers its range with userfaultfd */
+	UHMM_DELAY_COLLECT,	/* a migration, after it checked its claim on a run of pages,
+				 * before it moves them out */
 	UHMM_DELAY_NR,
 };
 

@@ -145,11 +145,15 @@ void exclusive_revoke_all(void)
 	} while (b.n);
 }
 
-/* Moves the frame at @addr into @slot and records the exclusive entry. */
+/*
+ * Moves the frame at @addr into @slot and records the exclusive entry, all
+ * under one hold of pt_lock: the move is refused while an unmap of the
+ * mapping is unread (see sysmem_move_in()), so it cannot take the page of
+ * a mapping that replaced the one registered.
+ */
 static int take_page(unsigned long addr, struct uhmm_page *slot, void *owner)
 {
 	unsigned long marker = 0;
-	uintptr_t mig = pte_mk_migration(&marker);
 	long moved;
 
 	pthread_mutex_lock(&pt_lock);
@@ -158,30 +162,26 @@ static int take_page(unsigned long addr, struct uhmm_page *slot, void *owner)
 		pthread_mutex_unlock(&pt_lock);
 		return -EAGAIN;
 	}
-	if (pt_set(addr, mig)) {
-		pthread_mutex_unlock(&pt_lock);
-		return -ENOMEM;
-	}
-	pthread_mutex_unlock(&pt_lock);
-
-	moved = mm_move(mm_engine.stage_uffd, (unsigned long)uhmm_page_address(slot), addr,
-			UHMM_PAGE_SIZE, false);
-	if (moved == -EBUSY)	/* copy-on-write shared: a write made it ours */
-		moved = -EAGAIN;
-	sysmem_scan_populated(slot, 1);
-
-	pthread_mutex_lock(&pt_lock);
-	if (pt_get(addr) != mig) {
-		/* Unmapped while it moved: what moved is dropped with the slot. */
-		pthread_cond_broadcast(&pt_wait);
+	if (!mm_range_watched(addr, addr + UHMM_PAGE_SIZE)) {
+		/* Unmapped since it was registered. */
 		pthread_mutex_unlock(&pt_lock);
 		return -EFAULT;
 	}
-	if (moved != (long)UHMM_PAGE_SIZE) {
-		pt_set(addr, 0);
-		pthread_cond_broadcast(&pt_wait);
+	/* Allocates the entry's place first, so that recording it cannot fail. */
+	if (pt_set(addr, pte_mk_migration(&marker))) {
 		pthread_mutex_unlock(&pt_lock);
-		return moved == -ENOENT || moved >= 0 ? -EAGAIN : (int)moved;
+		return -ENOMEM;
+	}
+	moved = sysmem_move_in(slot, addr, UHMM_PAGE_SIZE);
+	if (moved == (long)UHMM_PAGE_SIZE)
+		sysmem_scan_populated(slot, 1);
+	if (moved != (long)UHMM_PAGE_SIZE || !(slot->flags & (1UL << PG_SYS_POPULATED))) {
+		pt_set(addr, 0);
+		pthread_mutex_unlock(&pt_lock);
+		/* Shared, an event unread, or not present after all: the caller looks again. */
+		if (moved == -EBUSY || moved == -EAGAIN || moved == -ENOENT || moved >= 0)
+			return -EAGAIN;
+		return (int)moved;
 	}
 	slot->index = addr;
 	slot->mapping = MM_MAPPING;

@@ -69,54 +69,88 @@ static bool unshare_page(unsigned long addr)
 	return true;
 }
 
+/* Page @i is a candidate whose migration entry is still the collector's; pt_lock held. */
+static bool still_claimed(const struct uhmm_migrate_vma *args, const unsigned char *cand,
+			  unsigned long i)
+{
+	return cand[i] && pt_get(args->start + (i << UHMM_PAGE_SHIFT)) ==
+			  pte_mk_migration(&args->src[i]);
+}
+
 /*
- * Moves the pages of [start, end) that are candidates into @run, slot i for
- * page i, one UFFDIO_MOVE per run of candidates: any other page of the range
- * may belong to another migration.  Holes are skipped by the kernel; a page
+ * Moves the candidate pages into @run, slot i for page i, one move per run
+ * of candidates: any other page of the range may belong to another
+ * migration.  Each move is made under the same hold of pt_lock as the check
+ * that the run's migration entries are still this migration's: an unmap
+ * applied before the check is seen, and one not yet read makes the kernel
+ * refuse the move (sysmem_move_in()), so a page of a mapping that replaced
+ * the claimed one is never taken.  Holes are skipped by the kernel; a page
  * that cannot move gets skip[i] set.
  */
-static void move_out(unsigned long start, const unsigned char *cand, unsigned long n,
+static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *cand,
 		     struct uhmm_page *run, unsigned char *skip)
 {
-	unsigned long base = (unsigned long)uhmm_page_address(run), i = 0, j, off, len;
+	unsigned long n = args->npages, i = 0, j;
 	int again = 0, unshared = 0;
+	bool single = false;
 
+	pthread_mutex_lock(&pt_lock);
 	while (i < n) {
-		if (!cand[i]) {
+		long moved;
+
+		if (!still_claimed(args, cand, i)) {
 			i++;
 			continue;
 		}
-		for (j = i; j < n && cand[j]; j++)
+		for (j = i + 1; j < n && !single && still_claimed(args, cand, j); j++)
 			;
-		/* Pages i .. j-1 */
-		off = i << UHMM_PAGE_SHIFT;
-		len = j << UHMM_PAGE_SHIFT;
-		while (off < len) {
-			long moved;
-
-			if (mm_should_fail(UHMM_FAIL_MOVE)) {
-				moved = -EBUSY;
-				unshared = 1;
-			} else {
-				moved = mm_move(mm_engine.stage_uffd, base + off, start + off,
-						len - off, true);
-			}
-			if (moved > 0) {
-				off += moved;
-				again = unshared = 0;
-				continue;
-			}
-			if (moved == -EAGAIN && again++ < 16)
-				continue;
-			if (moved == -EBUSY && !unshared++ && unshare_page(start + off))
-				continue;
-			/* This page stays where it is; go on after it. */
-			skip[off >> UHMM_PAGE_SHIFT] = 1;
-			off += UHMM_PAGE_SIZE;
-			again = unshared = 0;
+		if (mm_should_fail(UHMM_FAIL_MOVE)) {
+			moved = -EBUSY;
+			unshared = 1;
+		} else {
+			mm_inject_delay(UHMM_DELAY_COLLECT);
+			moved = sysmem_move_in(&run[i], args->start + (i << UHMM_PAGE_SHIFT),
+					       (j - i) << UHMM_PAGE_SHIFT);
 		}
-		i = j;
+		if (moved > 0) {
+			i += moved >> UHMM_PAGE_SHIFT;
+			again = unshared = 0;
+			single = false;
+			continue;
+		}
+		if (moved == -EINVAL && j - i > 1) {
+			/* One move takes from one mapping: the run was split meanwhile. */
+			single = true;
+			continue;
+		}
+		if (moved == -ENOENT)	/* not watched after all */
+			mm_forget_range(args->start + (i << UHMM_PAGE_SHIFT),
+					args->start + ((i + 1) << UHMM_PAGE_SHIFT));
+		if (moved == -EAGAIN && again++ < 1000) {
+			/* An event is unread: let the engine read it, then look again. */
+			pthread_mutex_unlock(&pt_lock);
+			if (again > 100)
+				usleep(100);
+			mm_engine_drain();
+			pthread_mutex_lock(&pt_lock);
+			continue;
+		}
+		if (moved == -EBUSY && !unshared++) {
+			bool retry;
+
+			/* The write may fault: not under pt_lock. */
+			pthread_mutex_unlock(&pt_lock);
+			retry = unshare_page(args->start + (i << UHMM_PAGE_SHIFT));
+			pthread_mutex_lock(&pt_lock);
+			if (retry)
+				continue;
+		}
+		/* This page stays where it is; go on after it. */
+		skip[i++] = 1;
+		again = unshared = 0;
+		single = false;
 	}
+	pthread_mutex_unlock(&pt_lock);
 }
 
 static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *cand)
@@ -126,7 +160,7 @@ static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *c
 	struct uhmm_page *run = skip ? sysmem_alloc_run(n) : NULL;
 
 	if (run) {
-		move_out(args->start, cand, n, run, skip);
+		move_out(args, cand, run, skip);
 		sysmem_scan_populated(run, n);
 	}
 	pthread_mutex_lock(&pt_lock);
@@ -207,6 +241,12 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 
 	pthread_rwlock_rdlock(&mm_fork_lock);
 	pthread_mutex_lock(&pt_lock);
+	/*
+	 * An unmap applied since the registration took it away: a mapping now
+	 * there is not watched, and a page taken from it would read back as zeros.
+	 */
+	if (system && !mm_range_watched(args->start, args->end))
+		system = false;
 	for (i = 0; i < n; i++) {
 		unsigned long addr = args->start + (i << UHMM_PAGE_SHIFT);
 		uintptr_t pte = pt_get(addr);

@@ -100,13 +100,15 @@ void pt_fork_child(void);
 
 /* sysmem.c: system memory pages (a staging area registered with the engine) */
 #define PG_SYS_POPULATED	8	/* page->flags bit: the slot holds a frame */
-int sysmem_init(int uffd);
-void sysmem_fork_child(int uffd);
+int sysmem_init(int stage_uffd, int uffd);
+void sysmem_fork_child(int stage_uffd, int uffd);
 bool sysmem_pfn_valid(unsigned long pfn);
 struct uhmm_page *sysmem_pfn_to_page(unsigned long pfn);
 /* @n contiguous empty slots for moving pages in; NULL if none. */
 struct uhmm_page *sysmem_alloc_run(unsigned long n);
 void sysmem_free_page(struct uhmm_page *page);
+/* Moves a run of frames out of the mapping into slots; pt_lock held. */
+long sysmem_move_in(struct uhmm_page *first, unsigned long src, unsigned long len);
 /* Marks which pages of a run received a frame. */
 void sysmem_scan_populated(struct uhmm_page *first, unsigned long n);
 
@@ -123,6 +125,9 @@ int mm_engine_start(void);
 #define MM_REG_MISSING	0x1	/* faults on absent pages: device pages live here */
 #define MM_REG_WP	0x2	/* write-protect faults; and events, for mirrors */
 int mm_register_range(unsigned long start, unsigned long end, unsigned int modes);
+bool mm_range_watched(unsigned long start, unsigned long end);
+void mm_forget_range(unsigned long start, unsigned long end);
+int mm_probe_watched(unsigned long addr);
 int mm_writeprotect(unsigned long start, unsigned long len, bool wp);
 /* Move @len bytes of frames from @src to @dst (one ioctl on @uffd); bytes moved or -errno. */
 long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, bool src_holes);

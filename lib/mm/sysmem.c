@@ -11,6 +11,20 @@
  * that it may be a UFFDIO_MOVE destination while its empty slots still fill
  * on first touch without a handler).
  *
+ * A page is taken from a mapping only if the engine watches that mapping,
+ * and only while no event of the engine's userfaultfd is unread: otherwise
+ * a new mapping may have replaced the one a migration claimed, unannounced
+ * as yet, and a page taken from it, unwatched, would read back as zeros.
+ * Both are asked of the kernel at the time of the move, since only it
+ * knows (mm_probe_watched() on the first page); and the move itself, which
+ * takes pages from that one mapping only, is made on the same userfaultfd,
+ * into the same slot of a landing area registered with it, so the kernel
+ * refuses it too (-EAGAIN) if an unmap slipped in between.  From the
+ * landing area the frames move on into their slots.
+ * The landing area is never touched, so it is never zapped and sends no
+ * events itself.  userfaultfd registers a range with holes in it without a
+ * word, so uhmm's own record of what is registered cannot be relied on here.
+ *
  * A free slot that still holds a frame ("populated") is preferred by
  * uhmm_alloc_page(): the driver's copy then lands in memory that needs no
  * page fault, and moving it into the mapping empties the slot again.  Runs
@@ -41,6 +55,7 @@
 static struct {
 	pthread_mutex_t lock;
 	char *base;
+	char *landing;			/* as long as base; slot i lands at landing + i pages */
 	unsigned long nr;		/* slots */
 	struct uhmm_page *memmap;
 	unsigned long *used;		/* bitmap */
@@ -71,35 +86,54 @@ static void *slot_address(unsigned long i)
 	return sysmem.base + (i << UHMM_PAGE_SHIFT);
 }
 
-static int sysmem_map(int uffd)
+/* An area of @len bytes, not inherited by a child, registered with @uffd for write-protect. */
+static void *map_registered(int uffd, size_t len, const char *what)
 {
 	struct uffdio_register reg;
-	size_t len = sysmem.nr << UHMM_PAGE_SHIFT;
 	void *p;
 
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
-		return -errno;
-	/* A child starts with its own, empty staging area. */
+		return p;
+	/* A child starts with its own, empty areas. */
 	madvise(p, len, MADV_DONTFORK);
 	memset(&reg, 0, sizeof(reg));
 	reg.range.start = (unsigned long)p;
 	reg.range.len = len;
 	reg.mode = UFFDIO_REGISTER_MODE_WP;
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg)) {
+		int err = errno;
+
+		pr_err("cannot register the %s with userfaultfd: %s\n", what, strerror(err));
+		munmap(p, len);
+		errno = err;
+		return MAP_FAILED;
+	}
+	return p;
+}
+
+static int sysmem_map(int stage_uffd, int uffd)
+{
+	size_t len = sysmem.nr << UHMM_PAGE_SHIFT;
+	char *base, *landing;
+
+	base = map_registered(stage_uffd, len, "staging area");
+	if (base == MAP_FAILED)
+		return -errno;
+	landing = map_registered(uffd, len, "landing area");
+	if (landing == MAP_FAILED) {
 		int err = -errno;
 
-		pr_err("cannot register the staging area with userfaultfd: %s\n",
-		       strerror(-err));
-		munmap(p, len);
+		munmap(base, len);
 		return err;
 	}
-	sysmem.base = p;
+	sysmem.base = base;
+	sysmem.landing = landing;
 	return 0;
 }
 
-int sysmem_init(int uffd)
+int sysmem_init(int stage_uffd, int uffd)
 {
 	unsigned long bytes = uhmm_system_ram_size() / 2;
 	size_t words;
@@ -119,7 +153,7 @@ int sysmem_init(int uffd)
 		ret = -ENOMEM;
 		goto err;
 	}
-	ret = sysmem_map(uffd);
+	ret = sysmem_map(stage_uffd, uffd);
 	if (ret)
 		goto err;
 	return 0;
@@ -137,7 +171,7 @@ err:
  * In a child, the staging area was not inherited (MADV_DONTFORK) and no
  * migration was in flight (fork waits for them): start empty.
  */
-void sysmem_fork_child(int uffd)
+void sysmem_fork_child(int stage_uffd, int uffd)
 {
 	pthread_mutex_init(&sysmem.lock, NULL);
 	memset(sysmem.used, 0, (sysmem.nr + BITS - 1) / BITS * sizeof(unsigned long));
@@ -145,7 +179,7 @@ void sysmem_fork_child(int uffd)
 	sysmem.nr_used = 0;
 	sysmem.cache_head = 0;
 	sysmem.cursor = 0;
-	if (sysmem_map(uffd))
+	if (sysmem_map(stage_uffd, uffd))
 		sysmem.nr = 0;
 }
 
@@ -301,6 +335,46 @@ unsigned long sysmem_in_use(void)
 	n = sysmem.nr_used;
 	pthread_mutex_unlock(&sysmem.lock);
 	return n;
+}
+
+/*
+ * Moves the frames of [@src, @src + @len) into the slots from @first on,
+ * holes left as holes; pt_lock held, and the migration entries of the
+ * range checked to be the caller's under the same hold.  Returns the bytes
+ * done (a short count: the page after them did not move) or -errno:
+ * -EAGAIN while an event of the engine's userfaultfd is unread (drop
+ * pt_lock and let the engine read it), -EBUSY for a page shared
+ * copy-on-write, -ENOENT for an address no longer mapped or not watched.
+ * A hole at @src may be left holding zeros.
+ */
+long sysmem_move_in(struct uhmm_page *first, unsigned long src, unsigned long len)
+{
+	unsigned long i = first->pfn - SYSMEM_BASE_PFN;
+	unsigned long slot = (unsigned long)slot_address(i);
+	unsigned long land = (unsigned long)sysmem.landing + (i << UHMM_PAGE_SHIFT);
+	long moved, done = 0, back;
+
+	moved = mm_probe_watched(src);
+	if (moved)
+		return moved;	/* -ENOENT: not watched; -EAGAIN: an event is unread */
+	moved = mm_move(mm_engine.uffd, land, src, len, true);
+	if (moved <= 0)
+		return moved;
+	while (done < moved) {
+		long n = mm_move(mm_engine.stage_uffd, slot + done, land + done,
+				 moved - done, true);
+
+		if (n <= 0)
+			break;
+		done += n;
+	}
+	if (done == moved)
+		return moved;
+	/* Cannot happen (both areas are uhmm's own); if it does, put the rest back. */
+	back = mm_move(mm_engine.uffd, src + done, land + done, moved - done, true);
+	WARN(back != moved - done, "%ld bytes at %#lx stranded in the landing area: %ld",
+	     moved - done, src + done, back);
+	return done;
 }
 
 void sysmem_scan_populated(struct uhmm_page *first, unsigned long n)

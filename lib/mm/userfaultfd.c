@@ -176,7 +176,7 @@ static int engine_open(void)
 	mm_engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (mm_engine.pagemap_fd < 0)
 		return -errno;
-	return sysmem_init(mm_engine.stage_uffd);
+	return sysmem_init(mm_engine.stage_uffd, mm_engine.uffd);
 }
 
 static void engine_close(void)
@@ -229,6 +229,26 @@ void mm_wake(unsigned long addr, unsigned long len)
 	struct uffdio_range range = { .start = addr, .len = len };
 
 	ioctl(mm_engine.uffd, UFFDIO_WAKE, &range);
+}
+
+/*
+ * Asks the kernel whether the mapping holding @addr is registered with the
+ * engine, with no event of it unread: UFFDIO_ZEROPAGE checks both before
+ * anything else, then answers -EEXIST for a page that is there and fills a
+ * hole with zeros, which is what the hole reads as anyway.  No one is woken.
+ * Returns 0 (yes), -EAGAIN (an event is unread: ask again after it), or
+ * -ENOENT (not mapped, or not registered).
+ */
+int mm_probe_watched(unsigned long addr)
+{
+	struct uffdio_zeropage zp = {
+		.range = { .start = addr, .len = UHMM_PAGE_SIZE },
+		.mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+	};
+
+	if (ioctl(mm_engine.uffd, UFFDIO_ZEROPAGE, &zp) == 0 || errno == EEXIST)
+		return 0;
+	return errno == EAGAIN ? -EAGAIN : -ENOENT;
 }
 
 /* --- registered ranges ---------------------------------------------------- */
@@ -304,6 +324,66 @@ static void reg_remove(unsigned long start, unsigned long end)
 	}
 }
 
+/*
+ * mm_probe_watched() on the first page of [start, end) that uhmm's table
+ * has no entry for: a page in device memory is a hole to the kernel, and
+ * the probe would fill it.  With every page in uhmm's table, there is
+ * nothing to ask: a page reaches the table only from a watched mapping, and
+ * the unmap of the mapping clears it.  pt_lock held.
+ */
+static int probe_mapping(unsigned long start, unsigned long end)
+{
+	for (; start < end; start += UHMM_PAGE_SIZE)
+		if (!pt_get(start))
+			return mm_probe_watched(start);
+	return 0;
+}
+
+/*
+ * Records [start, end) as registered with @modes, as far as the kernel
+ * registered it: UFFDIO_REGISTER skips holes without a word, and a mapping
+ * made in a hole later is not registered.  So each mapping found in the
+ * range is asked (probe_mapping()), and any unmap after the answer comes
+ * as an event, applied after this.  A
+ * mapping that answers no is left unrecorded; the next migration registers
+ * it again.  Asked only for a migration's range (missing mode), never for a
+ * mirror's whole mapping.
+ *
+ * Returns 0, -ENOMEM, or -EAGAIN: an event is unread, ask again after it.
+ * pt_lock held.
+ */
+static int reg_record_mapped(unsigned long start, unsigned long end, unsigned int modes)
+{
+	struct vma_info vma;
+	int ret = 0;
+
+	reg_remove(start, end);
+	while (start < end && vma_find(start, &vma) == 0 && vma.start < end) {
+		unsigned long s = vma.start > start ? vma.start : start;
+		unsigned long e = vma.end < end ? vma.end : end;
+
+		if (modes & MM_REG_MISSING)
+			ret = probe_mapping(s, e);
+		if (ret == -EAGAIN)
+			break;	/* the caller lets the engine read the event and asks again */
+		ret = ret ? 0 : reg_insert(s, e, modes);
+		if (ret)
+			break;
+		start = e;
+	}
+	return ret;
+}
+
+/*
+ * The kernel said [start, end) is not registered after all (a mapping made
+ * where a hole was registered): forget it, so the next migration registers
+ * it.  pt_lock held.
+ */
+void mm_forget_range(unsigned long start, unsigned long end)
+{
+	reg_remove(start, end);
+}
+
 /* The registered range holding @addr, into *start and *end; pt_lock held. */
 bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long *end)
 {
@@ -317,6 +397,21 @@ bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long
 			return true;
 		}
 	return false;
+}
+
+/* Whether every page of [start, end) is registered for missing faults; pt_lock held. */
+bool mm_range_watched(unsigned long start, unsigned long end)
+{
+	size_t i;
+
+	for (i = 0; i < nr_regs && start < end; i++) {
+		if (regs[i].end <= start)
+			continue;
+		if (regs[i].start > start || !(regs[i].modes & MM_REG_MISSING))
+			return false;
+		start = regs[i].end;
+	}
+	return start >= end;
 }
 
 static int uffd_register(unsigned long start, unsigned long end, unsigned int modes)
@@ -336,17 +431,33 @@ static int uffd_register(unsigned long start, unsigned long end, unsigned int mo
  * Registers [start, end) with @modes added to what each part already has
  * (registering again replaces a range's modes).  -EINVAL: userfaultfd cannot
  * watch this mapping (a file on a disk filesystem, a special mapping).
+ *
+ * The ioctl and the record of it happen under one hold of pt_lock, the lock
+ * the engine reads and applies events under: an unmap of the range is then
+ * applied before both or after both.  Applied in between, it would find
+ * nothing to remove and leave the range recorded as watched while the kernel
+ * no longer watches it, and a new mapping there would never be registered: a
+ * page migrated out of it would read back as zeros.  Nothing that holds the
+ * mmap lock waits for the engine, so the ioctl cannot wait on pt_lock's holder.
  */
 int mm_register_range(unsigned long start, unsigned long end, unsigned int modes)
 {
 	unsigned long addr = start, next;
 	unsigned int have;
+	int ret = 0, tries = 0;
 	size_t i;
-	int ret = 0;
 
 	pthread_mutex_lock(&reg_lock);
+	pthread_mutex_lock(&pt_lock);
 	while (addr < end) {
-		pthread_mutex_lock(&pt_lock);
+		if (ret == -EAGAIN) {
+			if (tries++ == 1000)
+				break;
+			pthread_mutex_unlock(&pt_lock);
+			mm_engine_drain();
+			pthread_mutex_lock(&pt_lock);
+			ret = 0;
+		}
 		for (i = 0; i < nr_regs && regs[i].end <= addr; i++)
 			;
 		if (i < nr_regs && regs[i].start <= addr) {
@@ -356,23 +467,23 @@ int mm_register_range(unsigned long start, unsigned long end, unsigned int modes
 			next = i < nr_regs && regs[i].start < end ? regs[i].start : end;
 			have = 0;
 		}
-		pthread_mutex_unlock(&pt_lock);
 		if ((have & modes) != modes) {
+			mm_inject_delay(UHMM_DELAY_REGISTER);
 			ret = uffd_register(addr, next, have | modes);
 			if (ret) {
 				pr_debug("cannot register %#lx-%#lx with userfaultfd: %s\n",
 					 addr, next, strerror(-ret));
 				break;
 			}
-			pthread_mutex_lock(&pt_lock);
-			reg_remove(addr, next);
-			ret = reg_insert(addr, next, have | modes);
-			pthread_mutex_unlock(&pt_lock);
+			ret = reg_record_mapped(addr, next, have | modes);
+			if (ret == -EAGAIN)
+				continue;
 			if (ret)
 				break;
 		}
 		addr = next;
 	}
+	pthread_mutex_unlock(&pt_lock);
 	pthread_mutex_unlock(&reg_lock);
 	return ret;
 }
@@ -657,7 +768,7 @@ static void fork_child(void)
 	if (ret >= 0)
 		ret = mm_engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (ret >= 0) {
-		sysmem_fork_child(mm_engine.stage_uffd);
+		sysmem_fork_child(mm_engine.stage_uffd, mm_engine.uffd);
 		for (i = 0; i < nr_regs && ret >= 0; i++)
 			ret = uffd_register(regs[i].start, regs[i].end, regs[i].modes);
 	}
