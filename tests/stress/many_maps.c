@@ -46,6 +46,8 @@ static uint64_t key(unsigned long s, uint32_t gen, unsigned long p)
 
 static void report(unsigned long s, unsigned long p, const char *what)
 {
+	char vf[1024];
+
 	struct slot *sl = &slots[s];
 	const char *page = sl->addr + p * STRESS_PAGE;
 	uint64_t others[2 * MAX_PAGES];
@@ -59,9 +61,10 @@ static void report(unsigned long s, unsigned long p, const char *what)
 	}
 	stress_describe(page, key(s, sl->gen, p), sl->version[p], sl->version[p], others,
 			2 * MAX_PAGES, desc, sizeof(desc));
+	stress_vma_flags(page, vf, sizeof(vf));
 	stress_report_lock();
-	stress_fail("%s: slot %lu (mapping %u of it, %lu pages at %p) page %lu wrong: %s", what, s,
-		    sl->gen, sl->npages, (void *)sl->addr, p, desc);
+	stress_fail("%s: slot %lu (mapping %u of it, %lu pages at %p) page %lu wrong: %s; mapping %s",
+		    what, s, sl->gen, sl->npages, (void *)sl->addr, p, desc, vf);
 	if (stress_failures() < 8)
 		stress_hist_print(&sl->hist[p]);
 	stress_report_unlock();

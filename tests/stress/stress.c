@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -1139,4 +1140,34 @@ const char *stress_errname(int ret)
 	}
 	snprintf(other, sizeof(other), "%d", ret);
 	return other;
+}
+
+void stress_vma_flags(const void *addr, char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+
+	snprintf(buf, len, "no mapping");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		size_t l;
+
+		if (line[strspn(line, "0123456789abcdef")] == '-' &&
+		    sscanf(line, "%lx-%lx ", &s, &e) == 2) {
+			in = (uintptr_t)addr >= s && (uintptr_t)addr < e;
+			if (in)
+				snprintf(buf, len, "%#lx-%#lx", s, e);
+			continue;
+		}
+		if (in && !strncmp(line, "VmFlags:", 8)) {
+			line[strcspn(line, "\n")] = 0;
+			l = strlen(buf);
+			snprintf(buf + l, len - l, ",%s", line + 8);
+			break;
+		}
+	}
+	fclose(f);
 }

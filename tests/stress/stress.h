@@ -174,6 +174,12 @@ bool stress_check_between(const void *page, uint64_t key, uint32_t lo, uint32_t 
  */
 void stress_describe(const void *page, uint64_t key, uint32_t lo, uint32_t hi,
 		     const uint64_t *keys, size_t nkeys, char *buf, size_t len);
+/*
+ * The mapping holding @addr as /proc/self/smaps shows it: its range and its
+ * VmFlags ("um": registered with userfaultfd for missing pages, "uw": for
+ * write-protection), or "no mapping".
+ */
+void stress_vma_flags(const void *addr, char *buf, size_t len);
 
 /* --- per-page history ------------------------------------------------------------ */
 
