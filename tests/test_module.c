@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -465,10 +466,11 @@ TEST(a_device_someone_else_binds_still_pins_a_module_with_its_own)
 	ASSERT_NONNULL(bind);
 	ASSERT_EQ(bind(dev), 0);
 	uhmm_symbol_put("own_device_bind");
-	ASSERT_EQ(uhmm_module_refcount(mod), 2);	/* the device and its pgmap */
+	/* The device; the pgmap its probe mapped is the module's own, unmapped at unbind. */
+	ASSERT_EQ(uhmm_module_refcount(mod), 1);
 	start_capture();
 	ASSERT_EQ(uhmm_module_unload(mod), -EBUSY);
-	ASSERT_TRUE(logged("own_device: in use (2 users"));
+	ASSERT_TRUE(logged("own_device: in use (1 users"));
 	ASSERT_EQ(uhmm_device_unbind(dev), 0);
 	ASSERT_EQ(uhmm_module_unload(mod), 0);
 	uhmm_device_put(dev);
@@ -486,6 +488,111 @@ TEST(dmirror_unloads)
 	ASSERT_EQ(uhmm_module_unload(mod), 0);
 	ASSERT_NULL(uhmm_module_find("dmirror"));
 	ASSERT_FALSE(mapped("dmirror"));
+}
+
+#include "dmirror/hmm_dmirror.h"
+
+/* dmirror.so sits beside demo.so. */
+static const char *dmirror_path(void)
+{
+	static char path[512];
+
+	snprintf(path, sizeof(path), "%s", DEMO_MODULE);
+	strcpy(strrchr(path, '/') + 1, "dmirror.so");
+	return path;
+}
+
+struct dmirror_calls {
+	dmirror_open_fn open;
+	dmirror_close_fn close;
+	dmirror_ioctl_fn ioctl;
+};
+
+static struct dmirror_calls dmirror_calls_get(void)
+{
+	struct dmirror_calls c = {
+		.open = (dmirror_open_fn)uhmm_symbol_get("dmirror_open"),
+		.close = (dmirror_close_fn)uhmm_symbol_get("dmirror_close"),
+		.ioctl = (dmirror_ioctl_fn)uhmm_symbol_get("dmirror_ioctl"),
+	};
+
+	ASSERT_TRUE(c.open && c.close && c.ioctl);
+	return c;
+}
+
+static void dmirror_calls_put(void)
+{
+	uhmm_symbol_put("dmirror_open");
+	uhmm_symbol_put("dmirror_close");
+	uhmm_symbol_put("dmirror_ioctl");
+}
+
+static void require_fault_engine(void)
+{
+	int ret = uhmm_mm_init();
+
+	if (ret == -ENOSYS || ret == -EPERM || ret == -EOPNOTSUPP)
+		SKIP("the fault engine cannot start on this kernel (%s)", strerror(-ret));
+	ASSERT_EQ(ret, 0);
+}
+
+/* Migrate @npages pages at @buf to the device behind @fd; how many moved. */
+static uint64_t migrate_to_device(struct dmirror_calls *c, int fd, void *buf,
+				  unsigned long npages)
+{
+	struct hmm_dmirror_cmd cmd = { .addr = (uintptr_t)buf, .npages = npages };
+
+	ASSERT_EQ(c->ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd), 0);
+	return cmd.cpages;
+}
+
+/* dmirror's device memory comes in chunks of 256 MiB, each one pgmap. */
+#define DMIRROR_CHUNK_PAGES	((256UL << 20) / 4096)
+
+/*
+ * dmirror maps its device memory chunk by chunk, as migrations need it,
+ * long after its init: those pgmaps are its own, and its exit unmaps them
+ * (evicting their pages first), so they do not keep it loaded.
+ */
+TEST(device_memory_a_module_maps_after_init_does_not_pin_it)
+{
+	unsigned long npages = DMIRROR_CHUNK_PAGES + 512, few = 16, i;
+	size_t size = npages * 4096;
+	struct uhmm_module *mod;
+	struct dmirror_calls c;
+	unsigned long *words;
+	int fd0, fd1;
+
+	require_fault_engine();
+	ASSERT_EQ(uhmm_module_load(dmirror_path(), &mod), 0);
+	c = dmirror_calls_get();
+	words = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(words != MAP_FAILED);
+	for (i = 0; i < size / sizeof(*words); i++)
+		words[i] = i ^ 0x5a5a;
+	fd0 = c.open(0);
+	fd1 = c.open(1);
+	ASSERT_GE(fd0, 0);
+	ASSERT_GE(fd1, 0);
+	/* More than device 0's first chunk holds: it maps a second one. */
+	ASSERT_EQ(migrate_to_device(&c, fd0, words, npages - few), npages - few);
+	ASSERT_EQ(migrate_to_device(&c, fd1, (char *)words + (npages - few) * 4096, few), few);
+	ASSERT_EQ(c.close(fd0), 0);
+	ASSERT_EQ(c.close(fd1), 0);
+	dmirror_calls_put();
+
+	ASSERT_EQ(uhmm_module_refcount(mod), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+	ASSERT_NULL(uhmm_module_find("dmirror"));
+	ASSERT_FALSE(mapped("dmirror"));
+	/* Its exit brought every page back before its code went. */
+	for (i = 0; i < size / sizeof(*words); i++)
+		if (words[i] != (i ^ 0x5a5a))
+			HARNESS_FAIL("word %lu is %#lx after the unload", i, words[i]);
+	munmap(words, size);
+	/* And it loads again, with no device memory yet. */
+	ASSERT_EQ(uhmm_module_load(dmirror_path(), &mod), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
 }
 
 TEST(load_many_of_one_module_twice_loads_nothing)
@@ -516,7 +623,7 @@ TEST(load_many_unloads_a_module_with_its_own_devices_when_a_later_one_fails)
 	ASSERT_FALSE(mapped("own_device"));
 }
 
-TEST(bound_devices_and_mapped_pgmaps_pin_the_driver_module)
+TEST(bound_devices_pin_the_driver_module_the_pgmaps_their_probe_mapped_do_not)
 {
 	struct uhmm_module *mod;
 	struct uhmm_device *dev;
@@ -528,12 +635,12 @@ TEST(bound_devices_and_mapped_pgmaps_pin_the_driver_module)
 	ASSERT_EQ(uhmm_module_refcount(mod), 1);	/* the symbol_get */
 	dev = uhmm_device_create("drv0");
 	ASSERT_EQ(bind(dev), 0);
-	/* symbol_get + the bound driver + the pgmap its probe mapped */
-	ASSERT_EQ(uhmm_module_refcount(mod), 3);
+	/* symbol_get + the bound driver; the pgmap its probe mapped goes with the unbind */
+	ASSERT_EQ(uhmm_module_refcount(mod), 2);
 	uhmm_symbol_put("drvmod_bind");
 	start_capture();
 	ASSERT_EQ(uhmm_module_unload(mod), -EBUSY);
-	ASSERT_TRUE(logged("drvmod: in use (2 users"));
+	ASSERT_TRUE(logged("drvmod: in use (1 users"));
 	ASSERT_EQ(uhmm_device_unbind(dev), 0);
 	ASSERT_EQ(uhmm_module_refcount(mod), 0);
 	ASSERT_EQ(uhmm_module_unload(mod), 0);
@@ -613,7 +720,6 @@ TEST(demo_driver_module_maps_allocates_and_unloads)
 	uhmm_device_put(dev);
 }
 
-#include <pthread.h>
 
 struct churn {
 	const char *path;

@@ -209,8 +209,15 @@ int uhmm_module_load_many(const char *const *paths, size_t n, struct uhmm_module
 
 /**
  * uhmm_module_unload() - run a module's exit and unmap it
+ *
+ * The module's own devices (bound by its init) and pgmaps (mapped with its
+ * ops, at any time) do not keep it: its exit must unbind and unmap them,
+ * which waits for their pages.  If it leaves one, the unload WARNs and keeps
+ * the module's code mapped.  Serialised with every other load and unload.
+ *
  * Return: 0; -EINVAL for NULL; -EBUSY while another module imports from it,
- * a device is bound to one of its drivers, or one of its pgmaps is mapped.
+ * a device someone else bound is bound to one of its drivers, or a
+ * uhmm_symbol_get() of one of its exports is held.
  */
 int uhmm_module_unload(struct uhmm_module *mod);
 
@@ -223,7 +230,7 @@ const char *uhmm_module_name(const struct uhmm_module *mod);
 /** uhmm_module_info() - the module's descriptor, valid while it is loaded */
 const struct uhmm_modinfo *uhmm_module_info(const struct uhmm_module *mod);
 
-/** uhmm_module_refcount() - how many users pin the module (importers, devices, pgmaps) */
+/** uhmm_module_refcount() - its users: importers, devices others bound, symbol_get holders */
 int uhmm_module_refcount(const struct uhmm_module *mod);
 
 /** uhmm_module_taints() - the module's own taint flags (bit UHMM_TAINT_*) */

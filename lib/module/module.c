@@ -52,9 +52,9 @@ struct uhmm_module {
 	enum module_state state;	/* protected by modules_lock */
 	atomic_int refcnt;		/* every pin: devices, pgmaps, symbol_get, importers */
 	/*
-	 * Of those, the pins its init took on itself (devices it bound to its
-	 * own drivers, pgmaps it mapped): its exit releases them, so they do
-	 * not keep it loaded, as a kernel module's own devices do not.
+	 * Of those, the module's own (see pin_is_own()): its exit releases
+	 * them, so they do not keep it loaded, as a kernel module's own
+	 * devices and pgmaps do not.
 	 */
 	atomic_int own_refs;
 	pthread_t init_thread;		/* the thread running init, while COMING */
@@ -147,6 +147,28 @@ static bool pinned_by_own_init(const struct uhmm_module *mod)
 	return mod->state == MODULE_STATE_COMING && pthread_equal(mod->init_thread, pthread_self());
 }
 
+/*
+ * Is a pin on @mod behind @addr one its exit releases?  The core pins the
+ * module for a bound driver (@addr: its probe, in the module's code) and
+ * for a mapped pgmap (@addr: its ops, the module's data).
+ *
+ * A pgmap whose ops are the module's was mapped by the module's own code:
+ * in its init, later (dmirror maps its device memory chunk by chunk, as
+ * migrations need it), or in the probe of a device bound to its driver.
+ * The module unmaps it, in its exit or in that device's unbind; the
+ * unmapping waits for its pages, so nothing runs its page_free afterwards.
+ * So a pgmap never keeps its module loaded, as in the kernel, where
+ * memremap_pages() takes no module reference at all.
+ *
+ * A device bound to its driver is its own only if its init bound it;
+ * someone else bound the others, and must unbind them: they pin it.
+ */
+static bool pin_is_own(const struct uhmm_module *mod, const void *addr)
+{
+	return pinned_by_own_init(mod) ||
+	       !modinfo_in_code(mod->info, (uintptr_t)addr - mod->bias);
+}
+
 static int module_owner_get(const void *addr, void **owner)
 {
 	const void *base = object_base(addr);
@@ -160,7 +182,7 @@ static int module_owner_get(const void *addr, void **owner)
 			continue;
 		if (mod->state == MODULE_STATE_GOING) {
 			ret = -ENODEV;
-		} else if (pinned_by_own_init(mod)) {
+		} else if (pin_is_own(mod, addr)) {
 			atomic_fetch_add(&mod->refcnt, 1);
 			atomic_fetch_add(&mod->own_refs, 1);
 			*owner = &mod->ref_own;
@@ -819,7 +841,7 @@ UHMM_EXPORT int uhmm_module_unload(struct uhmm_module *mod)
 	pthread_rwlock_unlock(&modules_lock);
 	if (users) {
 		if (users > 0)
-			pr_err("%s: in use (%d users: bound devices, mapped pgmaps, symbol_get)",
+			pr_err("%s: in use (%d users: devices others bound to its drivers, symbol_get)",
 			       mod->info->name, users);
 		pthread_mutex_unlock(&module_mutex);
 		return -EBUSY;
