@@ -595,6 +595,93 @@ TEST(device_memory_a_module_maps_after_init_does_not_pin_it)
 	ASSERT_EQ(uhmm_module_unload(mod), 0);
 }
 
+/* The first PFN of the first iomem region called @name, or 0. */
+static unsigned long region_first_pfn(const char *name)
+{
+	char buf[4096] = "", line[256], pattern[64];
+	unsigned long long start = 0, end;
+	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+
+	ASSERT_NONNULL(f);
+	ASSERT_EQ(uhmm_iomem_print(f), 0);
+	fclose(f);
+	f = fmemopen(buf, strlen(buf), "r");
+	ASSERT_NONNULL(f);
+	snprintf(pattern, sizeof(pattern), " : %s\n", name);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, pattern) && sscanf(line, " %llx-%llx", &start, &end) == 2)
+			break;
+	fclose(f);
+	return (unsigned long)(start / 4096);
+}
+
+struct unloader {
+	struct uhmm_module *mod;
+	int ret;
+	bool done;	/* atomic */
+};
+
+static void *unload_thread(void *arg)
+{
+	struct unloader *u = arg;
+
+	u->ret = uhmm_module_unload(u->mod);
+	__atomic_store_n(&u->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * A device page someone else holds keeps dmirror's exit waiting, in
+ * memunmap_pages(), which says so, until the page is freed: the module's
+ * code stays until its page_free has run for the last time.
+ */
+TEST(dmirror_exit_waits_for_a_device_page_someone_else_holds)
+{
+	struct unloader u = { 0 };
+	struct uhmm_page *page;
+	struct dmirror_calls c;
+	unsigned long *words;
+	pthread_t thread;
+	int fd, i;
+
+	require_fault_engine();
+	ASSERT_EQ(uhmm_module_load(dmirror_path(), &u.mod), 0);
+	c = dmirror_calls_get();
+	words = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(words != MAP_FAILED);
+	words[7] = 0xfeed;
+	fd = c.open(0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(migrate_to_device(&c, fd, words, 1), 1);
+	/* The first page handed out is the chunk's first. */
+	page = uhmm_pfn_to_page(region_first_pfn("hmm_dmirror"));
+	ASSERT_NONNULL(page);
+	ASSERT_TRUE(uhmm_is_device_private_page(page));
+	ASSERT_GE(uhmm_page_ref_count(page), 1);
+	uhmm_get_page(page);
+	ASSERT_EQ(c.close(fd), 0);
+	dmirror_calls_put();
+
+	setenv("UHMM_MEMUNMAP_WARN_MS", "50", 1);
+	start_capture();
+	ASSERT_EQ(pthread_create(&thread, NULL, unload_thread, &u), 0);
+	for (i = 0; i < 5000 && !logged("memunmap_pages: pgmap"); i++)
+		usleep(1000);
+	ASSERT_TRUE(logged("still waits"));
+	ASSERT_FALSE(__atomic_load_n(&u.done, __ATOMIC_ACQUIRE));
+	ASSERT_TRUE(mapped("dmirror"));
+	uhmm_put_page(page);
+	/* Eviction could not move a page with an extra reference: the CPU's touch does. */
+	ASSERT_EQ(words[7], 0xfeed);
+	pthread_join(thread, NULL);
+	unsetenv("UHMM_MEMUNMAP_WARN_MS");
+	ASSERT_EQ(u.ret, 0);
+	ASSERT_TRUE(logged("every page freed"));
+	ASSERT_NULL(uhmm_module_find("dmirror"));
+	ASSERT_FALSE(mapped("dmirror"));
+	munmap(words, 4096);
+}
+
 TEST(load_many_of_one_module_twice_loads_nothing)
 {
 	const char *twice[] = { MOD("own_device"), MOD("own_device") };

@@ -1093,23 +1093,27 @@ static bool chunk_idle(struct dmirror_chunk *chunk)
 	return true;
 }
 
-/* A chunk that no page uses any more leaves the device; false if it is busy. */
-static bool dmirror_chunk_unlist(struct dmirror_device *mdevice, struct dmirror_chunk *chunk)
+/*
+ * A chunk that no page uses any more leaves the device; false if it is
+ * busy.  With @unbinding it leaves busy or not.
+ */
+static bool dmirror_chunk_unlist(struct dmirror_device *mdevice, struct dmirror_chunk *chunk,
+				 bool unbinding)
 {
 	unsigned int c;
-	bool idle;
+	bool leaves;
 
 	pthread_mutex_lock(&mdevice->lock);
-	idle = chunk_idle(chunk);
+	leaves = unbinding || chunk_idle(chunk);
 	chunk->evicting = false;
-	for (c = 0; idle && c < mdevice->nr_chunks; c++) {
+	for (c = 0; leaves && c < mdevice->nr_chunks; c++) {
 		if (mdevice->chunks[c] == chunk) {
 			mdevice->chunks[c] = mdevice->chunks[--mdevice->nr_chunks];
 			break;
 		}
 	}
 	pthread_mutex_unlock(&mdevice->lock);
-	return idle;
+	return leaves;
 }
 
 /*
@@ -1118,8 +1122,14 @@ static bool dmirror_chunk_unlist(struct dmirror_device *mdevice, struct dmirror_
  * page that may point at it; one that stays busy is kept, off the free list,
  * for the next RELEASE.  Concurrent RELEASEs each take the chunks no other
  * one is emptying.
+ *
+ * At unbind (@unbinding) every chunk goes, busy or not, as the kernel's
+ * device removes its memory: the chunks are the module's own pgmaps, which
+ * do not keep it loaded, and its code must outlive them.  A page still
+ * referenced makes memunmap_pages() wait until it is freed, and log what it
+ * waits for; the chunk is freed only then.
  */
-static int dmirror_device_remove_chunks(struct dmirror_device *mdevice)
+static int dmirror_device_remove_chunks(struct dmirror_device *mdevice, bool unbinding)
 {
 	struct dmirror_chunk *chunks[DEVMEM_CHUNKS_MAX];
 	struct uhmm_page **pp;
@@ -1147,7 +1157,7 @@ static int dmirror_device_remove_chunks(struct dmirror_device *mdevice)
 
 		for (tries = 0; !chunk_idle(chunk) && tries < EVICT_TRIES; tries++)
 			dmirror_device_evict_chunk(chunk);
-		if (!dmirror_chunk_unlist(mdevice, chunk)) {
+		if (!dmirror_chunk_unlist(mdevice, chunk, unbinding)) {
 			ret = -EBUSY;	/* unmapping would wait forever */
 			continue;
 		}
@@ -1340,7 +1350,7 @@ static int dmirror_command(struct dmirror *dmirror, unsigned long request,
 		ret = dmirror_migrate_to_system(dmirror, &cmd);
 		break;
 	case HMM_DMIRROR_RELEASE:
-		ret = dmirror_device_remove_chunks(dmirror->mdevice);
+		ret = dmirror_device_remove_chunks(dmirror->mdevice, false);
 		break;
 	case HMM_DMIRROR_FLAGS:
 		pthread_mutex_lock(&dmirror->mutex);
@@ -1428,7 +1438,7 @@ static void dmirror_remove(struct uhmm_device *dev)
 {
 	struct dmirror_device *mdevice = uhmm_dev_get_drvdata(dev);
 
-	dmirror_device_remove_chunks(mdevice);
+	dmirror_device_remove_chunks(mdevice, true);
 	mdevice->dev = NULL;
 }
 
