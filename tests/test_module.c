@@ -595,6 +595,29 @@ TEST(device_memory_a_module_maps_after_init_does_not_pin_it)
 	ASSERT_EQ(uhmm_module_unload(mod), 0);
 }
 
+/* An open handle pins dmirror, as an open /dev/hmm_dmirror0 pins test_hmm. */
+TEST(an_open_dmirror_handle_pins_the_module)
+{
+	struct uhmm_module *mod;
+	struct dmirror_calls c;
+	int fd;
+
+	ASSERT_EQ(uhmm_module_load(dmirror_path(), &mod), 0);
+	c = dmirror_calls_get();
+	fd = c.open(0);
+	ASSERT_GE(fd, 0);
+	dmirror_calls_put();
+	ASSERT_EQ(uhmm_module_refcount(mod), 1);
+	start_capture();
+	ASSERT_EQ(uhmm_module_unload(mod), -EBUSY);
+	ASSERT_TRUE(logged("dmirror: in use (1 users"));
+	c = dmirror_calls_get();
+	ASSERT_EQ(c.close(fd), 0);
+	dmirror_calls_put();
+	ASSERT_EQ(uhmm_module_refcount(mod), 0);
+	ASSERT_EQ(uhmm_module_unload(mod), 0);
+}
+
 /* The first PFN of the first iomem region called @name, or 0. */
 static unsigned long region_first_pfn(const char *name)
 {

@@ -1215,6 +1215,8 @@ static void dmirror_forget(struct dmirror *dmirror)
 	free(dmirror->pt.vals);
 	pthread_mutex_destroy(&dmirror->mutex);
 	free(dmirror);
+	/* Whoever called into the module to get here holds it too. */
+	uhmm_symbol_put("dmirror_open");
 }
 
 /* A command is done with the handle; the last reference frees it, as release() would. */
@@ -1280,19 +1282,25 @@ int dmirror_open(int index)
 
 	if (index < 0 || index >= HMM_DMIRROR_NR_DEVICES || !mdevices[index].dev)
 		return -ENODEV;
+	/*
+	 * An open handle pins the module, as an open /dev/hmm_dmirror<N> pins
+	 * test_hmm: the last put of the handle (dmirror_forget()) drops it.
+	 */
+	if (!uhmm_symbol_get("dmirror_open"))
+		return -ENODEV;
 	dmirror = calloc(1, sizeof(*dmirror));
-	if (!dmirror)
-		return -ENOMEM;
+	if (!dmirror) {
+		fd = -ENOMEM;
+		goto err_put;
+	}
 	dmirror->mdevice = &mdevices[index];
 	dmirror->refs = 1;
 	pthread_mutex_init(&dmirror->mutex, NULL);
 	/* Starts uhmm's fault engine, and with it uhmm's fork handlers. */
 	fd = uhmm_mmu_interval_notifier_insert(&dmirror->notifier, 0, ~0UL & ~(UHMM_PAGE_SIZE - 1),
 					       &dmirror_min_ops);
-	if (fd) {
-		free(dmirror);
-		return fd;
-	}
+	if (fd)
+		goto err_free;
 	pthread_once(&atfork_once, dmirror_atfork);
 	pthread_mutex_lock(&handles_lock);
 	for (fd = 0; fd < MAX_HANDLES && handles[fd]; fd++)
@@ -1301,10 +1309,18 @@ int dmirror_open(int index)
 		handles[fd] = dmirror;
 	pthread_mutex_unlock(&handles_lock);
 	if (fd == MAX_HANDLES) {
-		uhmm_mmu_interval_notifier_remove(&dmirror->notifier);
-		free(dmirror);
-		return -EMFILE;
+		fd = -EMFILE;
+		goto err_remove;
 	}
+	return fd;
+
+err_remove:
+	uhmm_mmu_interval_notifier_remove(&dmirror->notifier);
+err_free:
+	pthread_mutex_destroy(&dmirror->mutex);
+	free(dmirror);
+err_put:
+	uhmm_symbol_put("dmirror_open");
 	return fd;
 }
 EXPORT_SYMBOL_GPL(dmirror_open);
@@ -1448,13 +1464,11 @@ static const struct uhmm_driver dmirror_driver = {
 	.remove = dmirror_remove,
 };
 
+/* No handle is open (each pins the module): unbinding removes the device memory. */
 static void dmirror_exit(void)
 {
 	int i;
 
-	for (i = 0; i < MAX_HANDLES; i++)
-		if (handles[i])
-			dmirror_close(i);
 	for (i = 0; i < HMM_DMIRROR_NR_DEVICES; i++) {
 		struct uhmm_device *dev = mdevices[i].dev;
 
