@@ -567,10 +567,10 @@ static int dmirror_fault(struct dmirror *dmirror, unsigned long start, unsigned 
 }
 
 /*
- * One page through the device page table, to or from @buf (the bounce
- * buffer); dmirror->mutex held.  A system page the device can no longer
- * reach (unmapped, or its permission taken) loses its entry: the caller
- * faults again and hmm_range_fault() says why.
+ * One page in device memory or held exclusive, through the device page
+ * table, to or from @buf (the bounce buffer); dmirror->mutex held.  A page
+ * whose mapping lost the permission loses its entry: the caller faults
+ * again and hmm_range_fault() says why.
  */
 static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf, bool write,
 			  struct uhmm_vma *vma)
@@ -579,14 +579,8 @@ static int dmirror_access(struct dmirror *dmirror, unsigned long addr, char *buf
 	uintptr_t entry = pt_load(&dmirror->pt, key);
 	void *mem;
 
-	if (!entry || (write && !(entry & PT_WRITE)))
-		return -ENOENT;
-	if (entry & PT_SYSTEM) {
-		if (uhmm_access_process_vm(addr, buf, UHMM_PAGE_SIZE, write) == UHMM_PAGE_SIZE)
-			return 0;
-		pt_erase(&dmirror->pt, key);
-		return -ENOENT;
-	}
+	if (!entry || (write && !(entry & PT_WRITE)) || (entry & PT_SYSTEM))
+		return -ENOENT;	/* a system page is copied by dmirror_do_rw() itself */
 	/*
 	 * A page held in device memory or for exclusive access is not reached
 	 * through the CPU's mapping, so nothing checks it: look at the
@@ -621,7 +615,15 @@ static unsigned long system_run(struct dmirror *dmirror, unsigned long addr, uns
 /*
  * Copies [start, end) through the device page table, into or out of
  * @bounce, which holds that range; a NULL @bounce only counts (reads).
- * Stops at the first page the table cannot reach, with -ENOENT.
+ * Stops at the first page the table cannot reach, with -ENOENT, or with
+ * -EAGAIN when an invalidation came while system pages were copied.
+ *
+ * System pages are reached through the CPU's mapping, and that copy may
+ * fault (the page may have gone to device memory since the table was
+ * filled): it runs with dmirror->mutex dropped, since the fault's
+ * migrate_to_ram() frees device pages, which takes the mutex.  Afterwards
+ * the sequence count says whether the entries still held; if not, what was
+ * copied is not counted and the caller starts again from there.
  */
 static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned long end,
 			 char *bounce, uint64_t *cpages, bool write)
@@ -643,22 +645,32 @@ static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned 
 		pthread_mutex_unlock(&dmirror->mutex);
 	}
 	for (addr = start; addr < end;) {
-		unsigned long run = bounce ? system_run(dmirror, addr, end, write) : 0;
+		unsigned long run = system_run(dmirror, addr, bounce ? end : addr + UHMM_PAGE_SIZE,
+					       write);
+		char *buf = bounce ? bounce + (addr - start) : page;
 
-		if (run > 1) {
-			/* Consecutive system pages: one copy. */
-			long n = uhmm_access_process_vm(addr, bounce + (addr - start),
-							run << UHMM_PAGE_SHIFT, write);
-			unsigned long done = n > 0 ? (unsigned long)n >> UHMM_PAGE_SHIFT : 0;
+		if (run) {
+			long n;
+			unsigned long done;
 
+			pthread_mutex_unlock(&dmirror->mutex);
+			n = uhmm_access_process_vm(addr, buf, run << UHMM_PAGE_SHIFT, write);
+			pthread_mutex_lock(&dmirror->mutex);
+			if (uhmm_mmu_interval_read_retry(&dmirror->notifier, seq)) {
+				ret = -EAGAIN;
+				break;
+			}
+			done = n > 0 ? (unsigned long)n >> UHMM_PAGE_SHIFT : 0;
 			*cpages += done;
 			addr += done << UHMM_PAGE_SHIFT;
 			if (done == run)
 				continue;
-			/* That page failed: dmirror_access() says why. */
+			/* The CPU cannot reach that page (unmapped, or its permission taken). */
+			pt_erase(&dmirror->pt, addr >> UHMM_PAGE_SHIFT);
+			ret = -ENOENT;
+			break;
 		}
-		ret = dmirror_access(dmirror, addr, bounce ? bounce + (addr - start) : page, write,
-				     &vma);
+		ret = dmirror_access(dmirror, addr, buf, write, &vma);
 		if (ret)
 			break;
 		(*cpages)++;
@@ -673,19 +685,35 @@ static int dmirror_rw_range(struct dmirror *dmirror, unsigned long start, unsign
 			    char *bounce, struct hmm_dmirror_cmd *cmd, bool write)
 {
 	unsigned long addr = start, last_fault = ~0UL;
-	unsigned int retries = 0;
+	unsigned int retries = 0, contended = 0;
+	bool filled = false;
 	uint64_t done = 0;
 	int ret;
 
 	for (;;) {
 		ret = dmirror_do_rw(dmirror, addr, end, bounce + (addr - start), &done, write);
+		addr = start + (done << UHMM_PAGE_SHIFT);
+		if (ret == -EAGAIN)
+			continue;	/* invalidated while it copied: from there again */
 		if (ret != -ENOENT)
 			break;
-		addr = start + (done << UHMM_PAGE_SHIFT);
-		/* A page the device keeps failing to reach although it is mapped. */
-		retries = addr == last_fault ? retries + 1 : 0;
+		/*
+		 * A page the device keeps failing to reach although it is
+		 * mapped.  Not when the last fault did fill its entry and
+		 * something took it since (an invalidation, another thread's
+		 * migration freeing the page): that is contention, not a stuck page.
+		 */
+		if (addr != last_fault) {
+			retries = contended = 0;
+		} else if (filled) {
+			retries = 0;
+			contended++;
+		} else {
+			retries++;
+		}
 		last_fault = addr;
-		if (retries > FAULT_RETRIES) {
+		/* Contention ends; a copy that fails every time however filled does not. */
+		if (retries > FAULT_RETRIES || contended > FAULT_RETRIES * 64) {
 			ret = -EFAULT;
 			break;
 		}
@@ -693,6 +721,9 @@ static int dmirror_rw_range(struct dmirror *dmirror, unsigned long start, unsign
 		if (ret)
 			break;
 		cmd->faults++;
+		pthread_mutex_lock(&dmirror->mutex);
+		filled = pt_load(&dmirror->pt, addr >> UHMM_PAGE_SHIFT) != 0;
+		pthread_mutex_unlock(&dmirror->mutex);
 	}
 	cmd->cpages += done;
 	return ret;
@@ -763,9 +794,17 @@ static int dmirror_read_back(struct dmirror *dmirror, struct hmm_dmirror_cmd *cm
 	if (cmd->ptr && !(bounce = dmirror_bounce_alloc(cmd)))
 		return -ENOMEM;
 	for (addr = start; addr < end && !ret; addr = next) {
+		unsigned long from = addr;
+		uint64_t done = 0;
+
 		next = end - addr > BOUNCE_PAGES * UHMM_PAGE_SIZE ?
 		       addr + BOUNCE_PAGES * UHMM_PAGE_SIZE : end;
-		ret = dmirror_do_rw(dmirror, addr, next, bounce, &cmd->cpages, false);
+		do {	/* -EAGAIN: invalidated while it copied, from there again */
+			ret = dmirror_do_rw(dmirror, from, next, bounce ? bounce + (from - addr) : NULL,
+					    &done, false);
+			from = addr + (done << UHMM_PAGE_SHIFT);
+		} while (ret == -EAGAIN);
+		cmd->cpages += done;
 		if (!ret && bounce)
 			ret = dmirror_copy_user(cmd, addr - start, bounce, next - addr, true);
 	}
