@@ -201,7 +201,13 @@ static void fault_window(unsigned long addr, unsigned long *start, unsigned long
 	}
 }
 
-void handle_mm_fault(unsigned long addr, unsigned int uflags, pid_t tid)
+/*
+ * Resolves a CPU fault on @addr.  Returns false, without waiting, when the
+ * page is being migrated: the engine thread must go on reading (the
+ * migration may need an unmap or remap event read before its UFFDIO_MOVE
+ * succeeds), and hands the fault in again later.
+ */
+bool handle_mm_fault(unsigned long addr, unsigned int uflags, pid_t tid)
 {
 	unsigned long src[FAULT_AROUND_PAGES_MAX], dst[FAULT_AROUND_PAGES_MAX];
 	struct uhmm_vm_fault vmf;
@@ -214,9 +220,10 @@ void handle_mm_fault(unsigned long addr, unsigned int uflags, pid_t tid)
 again:
 	pthread_mutex_lock(&pt_lock);
 	pte = pt_get(addr);
-	while (pte_is_migration(pte)) {
-		pthread_cond_wait(&pt_wait, &pt_lock);
-		pte = pt_get(addr);
+	if (pte_is_migration(pte)) {
+		pthread_mutex_unlock(&pt_lock);
+		pthread_rwlock_unlock(&mm_fork_lock);
+		return false;
 	}
 	if (!pte) {
 		/*
@@ -274,4 +281,5 @@ again:
 	mm_wake(addr, UHMM_PAGE_SIZE);
 out:
 	pthread_rwlock_unlock(&mm_fork_lock);
+	return true;
 }

@@ -166,7 +166,8 @@ void exclusive_unmapped(unsigned long addr, struct uhmm_page *page);
 void exclusive_revoke_all(void);
 
 /* memory.c: resolving a fault */
-void handle_mm_fault(unsigned long addr, unsigned int flags, pid_t tid);
+/* false: the page is migrating, hand the fault in again later */
+bool handle_mm_fault(unsigned long addr, unsigned int flags, pid_t tid);
 void mm_unmap_range(unsigned long start, unsigned long end);
 void mm_remap_range(unsigned long from, unsigned long to, unsigned long len);
 /* Drops the page references unmapping queued while pt_lock was held. */

@@ -669,6 +669,8 @@ bool mm_in_engine_thread(void)
 static void *engine_thread(void *arg)
 {
 	int fd = (int)(long)arg;
+	unsigned long waited = 0;
+	bool waiting = false;
 	sigset_t all;
 
 	in_engine_thread = true;
@@ -676,10 +678,17 @@ static void *engine_thread(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		size_t todo;
 		ssize_t n;
 
-		if (pending.head == pending.tail) {
-			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		/*
+		 * Faults on pages being migrated wait in the queue, not in
+		 * this thread, which keeps reading: the migration may need an
+		 * event read before it can finish.  They are looked at again
+		 * every millisecond (a finished migration wakes no one here).
+		 */
+		if (pending.head == pending.tail || waiting) {
+			if (poll(&pfd, 1, waiting ? 1 : -1) < 0 && errno != EINTR)
 				break;
 			if (pfd.revents & (POLLERR | POLLNVAL))
 				break;
@@ -689,18 +698,26 @@ static void *engine_thread(void *arg)
 			pr_err("fault engine: read: %s\n", strerror((int)-n));
 			break;
 		}
-		while (pending.head != pending.tail) {
+		if (!waiting)
+			waited = 0;
+		else if (++waited == 10000)
+			pr_warn("CPU faults have waited 10 s for migrations of their pages to "
+				"finish\n");
+		waiting = false;
+		for (todo = pending.tail - pending.head; todo; todo--) {
 			struct uffd_msg msg = pending.msgs[pending.head++];
 			unsigned long addr = ALIGN_DOWN(msg.arg.pagefault.address,
 							UHMM_PAGE_SIZE);
 
-			if (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
+			if (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
 				/* A write to a page a device holds read-only. */
 				mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE,
 						    UHMM_MMU_NOTIFY_CLEAR, wp_fault_done, NULL);
-			else
-				handle_mm_fault(addr, msg.arg.pagefault.flags,
-						msg.arg.pagefault.feat.ptid);
+			} else if (!handle_mm_fault(addr, msg.arg.pagefault.flags,
+						    msg.arg.pagefault.feat.ptid)) {
+				pending_push(&msg);
+				waiting = true;
+			}
 		}
 	}
 	return NULL;
