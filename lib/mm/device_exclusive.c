@@ -73,8 +73,7 @@ static void exclusive_restore(unsigned long addr, void *data)
 		page_clear_flag(page, PG_EXCL_REVOKING);
 		page->mapping = NULL;
 		pt_set(addr, 0);
-		pthread_cond_broadcast(&pt_wait);
-		pthread_mutex_unlock(&pt_lock);
+			pthread_mutex_unlock(&pt_lock);
 		break;
 	}
 	uhmm_put_page(page);	/* the exclusive entry's reference */
@@ -187,7 +186,6 @@ static int take_page(unsigned long addr, struct uhmm_page *slot, void *owner)
 	slot->mapping = MM_MAPPING;
 	slot->zone_device_data = owner;
 	pt_set(addr, (uintptr_t)slot | PTE_EXCLUSIVE);
-	pthread_cond_broadcast(&pt_wait);
 	pthread_mutex_unlock(&pt_lock);
 	return 0;
 }

@@ -187,7 +187,6 @@ static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *c
 		/* else a hole: src stays MIGRATE, as the kernel's collect_hole() leaves it */
 		args->cpages++;
 	}
-	pthread_cond_broadcast(&pt_wait);
 	pthread_mutex_unlock(&pt_lock);
 	if (run)
 		for (i = 0; i < n; i++)
@@ -454,9 +453,6 @@ static unsigned long finalize_run_to_ram(struct uhmm_migrate_vma *args, unsigned
 
 static void finalize_done(unsigned long collected)
 {
-	pthread_mutex_lock(&pt_lock);
-	pthread_cond_broadcast(&pt_wait);
-	pthread_mutex_unlock(&pt_lock);
 	if (collected)
 		pthread_rwlock_unlock(&mm_fork_lock);
 }

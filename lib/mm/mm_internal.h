@@ -47,9 +47,9 @@ void free_zone_device_page(struct uhmm_page *page);
  *					address of its src entry, which names it
  *	page | PTE_EXCLUSIVE		a system page a device holds for
  *					exclusive access (make_device_exclusive)
- * Every entry is read and written under pt_lock.  A CPU access that finds a
- * migration entry sleeps on pt_wait until the migration ends; one that
- * finds an exclusive entry revokes it.
+ * Every entry is read and written under pt_lock.  A CPU fault that finds a
+ * migration entry waits in the engine's queue until the migration ends
+ * (handle_mm_fault()); one that finds an exclusive entry revokes it.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -61,7 +61,6 @@ void free_zone_device_page(struct uhmm_page *page);
 #define PTE_EXCLUSIVE	(PTE_MIGRATION | PTE_WRITE)	/* no PTE_DEVICE: its own type */
 
 extern pthread_mutex_t pt_lock;
-extern pthread_cond_t pt_wait;
 
 static inline uintptr_t pte_mk_device(struct uhmm_page *page, bool write)
 {

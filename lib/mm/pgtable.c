@@ -24,7 +24,6 @@ struct pt_block {
 };
 
 pthread_mutex_t pt_lock = PTHREAD_MUTEX_INITIALIZER;
-pthread_cond_t pt_wait = PTHREAD_COND_INITIALIZER;
 
 static struct pt_block *pt_hash[1 << PT_HASH_BITS];
 
@@ -123,5 +122,4 @@ void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg
 void pt_fork_child(void)
 {
 	pthread_mutex_init(&pt_lock, NULL);
-	pthread_cond_init(&pt_wait, NULL);
 }

@@ -641,7 +641,6 @@ static ssize_t engine_read(int fd)
 			engine_event(&msgs[i]);
 	}
 	mn_events_end();
-	pthread_cond_broadcast(&pt_wait);
 	pthread_mutex_unlock(&pt_lock);
 	mm_inject_delay(UHMM_DELAY_UNMAP_PUT);
 	mm_put_deferred();
