@@ -31,6 +31,7 @@
 #include <uhmm/uhmm.h>
 
 #include "stress.h"
+#include "../far_mmap.h"
 
 #define NPAGES		256UL
 #define LEN		(NPAGES * STRESS_PAGE)
@@ -53,6 +54,12 @@ static const char *const round_names[NR_ROUNDS] = {
 };
 static uint64_t rounds[NR_ROUNDS];
 static bool broken;			/* the buffer is not where it should be: stop */
+/*
+ * -o whole: the migrator's commands hold it for reading, and main holds it
+ * for writing from the munmap of a round to the registration of the new
+ * mapping, so that no migration registers a part of that mapping first.
+ */
+static pthread_rwlock_t whole_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 /* The mappings over both places, as the kernel has them, with their flags (um, uw: userfaultfd). */
 static void print_maps(void)
@@ -172,7 +179,11 @@ static void *migrator(void *arg)
 			  n);
 		stress_hist_add_range(&hist[first], n, to ? EV_TO_DEV : EV_TO_SYS, dev,
 				      STRESS_EV_BEGIN, (uint32_t)n);
+		if (stress_opt("whole"))
+			pthread_rwlock_rdlock(&whole_lock);
 		ret = stress_cmd(&api, fds[dev], request, base + first * STRESS_PAGE, NULL, n, &cpages);
+		if (stress_opt("whole"))
+			pthread_rwlock_unlock(&whole_lock);
 		stress_hist_add_range(&hist[first], n, to ? EV_TO_DEV : EV_TO_SYS, dev, ret, (uint32_t)n);
 		/* The buffer may have moved under it: -EINVAL, -ENOENT are its answers to that. */
 		switch (ret) {
@@ -262,16 +273,22 @@ static void one_round(struct stress_thread *t, uint64_t *rnd, unsigned long roun
 	case REPLACE:
 	case REPLACE_MIGRATE:
 		stress_op(t, "munmap", (uintptr_t)from, NPAGES);
+		if (stress_opt("whole"))
+			pthread_rwlock_wrlock(&whole_lock);
 		if (munmap(from, LEN)) {
 			stress_fail("munmap: %s", strerror(errno));
 			broken = true;
 			stress_stop();
+			if (stress_opt("whole"))
+				pthread_rwlock_unlock(&whole_lock);
 			return;
 		}
 		stress_hist_add_range(hist, NPAGES, EV_MUNMAP, -1, 0, gen);
 		stress_op(t, "mmap at the same address", (uintptr_t)from, NPAGES);
 		map_fixed(from, PROT_READ | PROT_WRITE);
 		register_whole(t, from);
+		if (stress_opt("whole"))
+			pthread_rwlock_unlock(&whole_lock);
 		gen++;
 		set_keys();
 		stress_hist_add_range(hist, NPAGES, EV_MMAP, -1, 0, gen);
@@ -323,8 +340,12 @@ int main(int argc, char **argv)
 	t = stress_thread_register("main");
 	for (dev = 0; dev < HMM_DMIRROR_NR_DEVICES; dev++)
 		fds[dev] = stress_dmirror_open(&api, dev);
-	/* Two places with a gap between them, so that they never merge. */
-	reserve = mmap(NULL, 3 * LEN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/*
+	 * Two places with a gap between them, so that they never merge; far
+	 * away, so that no mmap() of another thread lands in the hole a round
+	 * leaves for a moment (the MAP_FIXED that fills it would destroy it).
+	 */
+	reserve = mmap_far(3 * LEN, PROT_NONE, MAP_NORESERVE);
 	if (reserve == MAP_FAILED) {
 		stress_fail("mmap: %s", strerror(errno));
 		return stress_finish("");
