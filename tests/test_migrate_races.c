@@ -17,6 +17,7 @@
 #include <uhmm/mmu_notifier.h>
 
 #include "dmirror_helpers.h"
+#include "far_mmap.h"
 
 static double now_s(void)
 {
@@ -786,4 +787,72 @@ TEST(collect_spares_a_mapping_made_meanwhile)
 		ASSERT_EQ(munmap(buf, HMM_PAGE), 0);
 	}
 	api.close(fd);
+}
+
+/* --- mremap() while a migration is in flight ------------------------------------- */
+
+#define MOVE_PAGES	256UL
+#define MOVE_ROUNDS	300
+
+struct mover {
+	struct dmirror_api api;
+	int fd;
+	char *cur;	/* atomic: where the buffer is now */
+	int stop;	/* atomic */
+};
+
+static void *move_migrator(void *arg)
+{
+	struct mover *m = arg;
+	unsigned int n = 0;
+
+	while (!__atomic_load_n(&m->stop, __ATOMIC_RELAXED)) {
+		char *p = __atomic_load_n(&m->cur, __ATOMIC_ACQUIRE);
+
+		/* The buffer may move under the command: any error is fine, data loss is not. */
+		dmirror_call(&m->api, m->fd, n++ & 1 ? HMM_DMIRROR_MIGRATE_TO_SYS :
+			     HMM_DMIRROR_MIGRATE_TO_DEV, p, NULL, MOVE_PAGES);
+	}
+	return NULL;
+}
+
+/*
+ * A 256-page buffer moves between two addresses with mremap(MREMAP_FIXED)
+ * while another thread migrates it to the device and back: the pages in
+ * flight follow the mapping, and every page reads back whole each round.
+ */
+TEST(mremap_during_migration)
+{
+	struct mover m;
+	char *a, *b, *from, *to;
+	unsigned long len = MOVE_PAGES * HMM_PAGE;
+	unsigned int warns = uhmm_warn_count();
+	pthread_t t;
+	int round;
+
+	m.api = setup(&m.fd, 0);
+	/* Far away: the old address is a hole between mremap() and the mmap() that fills it. */
+	a = mmap_far(2 * len, PROT_READ | PROT_WRITE, 0);
+	ASSERT_TRUE(a != MAP_FAILED);
+	b = a + len;
+	fill_words(a, MOVE_PAGES, 5);
+	m.cur = a;
+	m.stop = 0;
+	ASSERT_EQ(pthread_create(&t, NULL, move_migrator, &m), 0);
+	for (round = 0; round < MOVE_ROUNDS; round++) {
+		from = round & 1 ? b : a;
+		to = round & 1 ? a : b;
+		ASSERT_TRUE(mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to) == to);
+		__atomic_store_n(&m.cur, to, __ATOMIC_RELEASE);
+		check(to, MOVE_PAGES, 5);
+		/* Keep the other half mapped for the next move to land on. */
+		ASSERT_TRUE(mmap(from, len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == from);
+	}
+	__atomic_store_n(&m.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	check(to, MOVE_PAGES, 5);
+	ASSERT_EQ(uhmm_warn_count(), warns);
+	munmap(a, 2 * len);
+	m.api.close(m.fd);
 }

@@ -101,51 +101,44 @@ void mm_unmap_range(unsigned long start, unsigned long end)
 	pt_for_each(start, end, unmap_one, NULL);
 }
 
-struct remap_batch {
-	unsigned long from;
-	size_t n, cap;
-	struct { unsigned long off; uintptr_t pte; } *e;
+struct remap {
+	unsigned long from, to;
 };
 
-static void remap_collect(unsigned long addr, uintptr_t pte, void *arg)
+/*
+ * One entry follows its page to the new address: a device page, an
+ * exclusive page, or a migration in flight (which then finds its entry
+ * there: pt_find_migration()).  The old and new ranges of an mremap() never
+ * overlap, so the walk never meets an entry it moved; an entry still at the
+ * new address belongs to the mapping mremap() unmapped there, and goes.
+ */
+static void remap_one(unsigned long addr, uintptr_t pte, void *arg)
 {
-	struct remap_batch *b = arg;
+	const struct remap *r = arg;
+	unsigned long to = r->to + (addr - r->from);
+	struct uhmm_page *page = pte_page(pte) ?: pte_exclusive_page(pte);
+	uintptr_t old = pt_get(to);
 
-	if (pte_is_migration(pte))
-		return;		/* its finalize will not find it: see the README's limits */
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 64;
-		void *n = realloc(b->e, cap * sizeof(*b->e));
-
-		if (!n)
-			return;
-		b->e = n;
-		b->cap = cap;
+	if (old)
+		unmap_one(to, old, NULL);
+	if (pte_is_migration(pte) ? pt_move_migration(addr, to) : pt_set(to, pte)) {
+		/* Left where its migration, eviction or RELEASE still finds it. */
+		WARN(1, "out of memory: the entry for %#lx stays behind mremap() at %#lx",
+		     to, addr);
+		return;
 	}
-	b->e[b->n].off = addr - b->from;
-	b->e[b->n++].pte = pte;
+	if (!pte_is_migration(pte)) {
+		pt_set(addr, 0);
+		page->index = to;
+	}
 }
 
 /* mremap() moved [from, from + len) to @to; pt_lock held. */
 void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
 {
-	struct remap_batch b = { .from = from };
-	size_t i;
+	struct remap r = { .from = from, .to = to };
 
-	pt_for_each(from, from + len, remap_collect, &b);
-	for (i = 0; i < b.n; i++)
-		pt_set(from + b.e[i].off, 0);
-	for (i = 0; i < b.n; i++) {
-		struct uhmm_page *page = pte_page(b.e[i].pte) ?: pte_exclusive_page(b.e[i].pte);
-
-		if (pt_set(to + b.e[i].off, b.e[i].pte)) {
-			WARN(1, "out of memory moving a device page entry");
-			defer_put(page);
-			continue;
-		}
-		page->index = to + b.e[i].off;
-	}
-	free(b.e);
+	pt_for_each(from, from + len, remap_one, &r);
 }
 
 /* --- the fault ------------------------------------------------------------ */

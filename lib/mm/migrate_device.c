@@ -69,18 +69,27 @@ static bool unshare_page(unsigned long addr)
 	return true;
 }
 
-/* Page @i is a candidate whose migration entry is still the collector's; pt_lock held. */
-static bool still_claimed(const struct uhmm_migrate_vma *args, const unsigned char *cand,
-			  unsigned long i)
+/*
+ * Where the migration entry of page @i is now: its address, or where
+ * mremap() moved it meanwhile; 0 if it is gone (unmapped).  pt_lock held.
+ */
+static unsigned long entry_addr(const struct uhmm_migrate_vma *args, unsigned long i)
 {
-	return cand[i] && pt_get(args->start + (i << UHMM_PAGE_SHIFT)) ==
-			  pte_mk_migration(&args->src[i]);
+	return pt_find_migration(args->start + (i << UHMM_PAGE_SHIFT), &args->src[i]);
+}
+
+/* Where candidate @i's entry, still the collector's, is now; 0 if none.  pt_lock held. */
+static unsigned long still_claimed(const struct uhmm_migrate_vma *args, const unsigned char *cand,
+				   unsigned long i)
+{
+	return cand[i] ? entry_addr(args, i) : 0;
 }
 
 /*
  * Moves the candidate pages into @run, slot i for page i, one move per run
  * of candidates: any other page of the range may belong to another
- * migration.  Each move is made under the same hold of pt_lock as the check
+ * migration, and where mremap() moved the entries, from their new address.
+ * Each move is made under the same hold of pt_lock as the check
  * that the run's migration entries are still this migration's: an unmap
  * applied before the check is seen, and one not yet read makes the kernel
  * refuse the move (sysmem_move_in()), so a page of a mapping that replaced
@@ -96,21 +105,22 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 
 	pthread_mutex_lock(&pt_lock);
 	while (i < n) {
+		unsigned long addr = still_claimed(args, cand, i);
 		long moved;
 
-		if (!still_claimed(args, cand, i)) {
+		if (!addr) {
 			i++;
 			continue;
 		}
-		for (j = i + 1; j < n && !single && still_claimed(args, cand, j); j++)
+		for (j = i + 1; j < n && !single &&
+		     still_claimed(args, cand, j) == addr + ((j - i) << UHMM_PAGE_SHIFT); j++)
 			;
 		if (mm_should_fail(UHMM_FAIL_MOVE)) {
 			moved = -EBUSY;
 			unshared = 1;
 		} else {
 			mm_inject_delay(UHMM_DELAY_COLLECT);
-			moved = sysmem_move_in(&run[i], args->start + (i << UHMM_PAGE_SHIFT),
-					       (j - i) << UHMM_PAGE_SHIFT);
+			moved = sysmem_move_in(&run[i], addr, (j - i) << UHMM_PAGE_SHIFT);
 		}
 		if (moved > 0) {
 			i += moved >> UHMM_PAGE_SHIFT;
@@ -124,8 +134,7 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 			continue;
 		}
 		if (moved == -ENOENT)	/* not watched after all */
-			mm_forget_range(args->start + (i << UHMM_PAGE_SHIFT),
-					args->start + ((i + 1) << UHMM_PAGE_SHIFT));
+			mm_forget_range(addr, addr + UHMM_PAGE_SIZE);
 		if (moved == -EAGAIN && again++ < 1000) {
 			/* An event is unread: let the engine read it, then look again. */
 			pthread_mutex_unlock(&pt_lock);
@@ -140,7 +149,7 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 
 			/* The write may fault: not under pt_lock. */
 			pthread_mutex_unlock(&pt_lock);
-			retry = unshare_page(args->start + (i << UHMM_PAGE_SHIFT));
+			retry = unshare_page(addr);
 			pthread_mutex_lock(&pt_lock);
 			if (retry)
 				continue;
@@ -165,12 +174,13 @@ static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *c
 	}
 	pthread_mutex_lock(&pt_lock);
 	for (i = 0; i < n; i++) {
-		unsigned long addr = args->start + (i << UHMM_PAGE_SHIFT);
-		bool ours = pt_get(addr) == pte_mk_migration(&args->src[i]);
-		bool moved = run && (run[i].flags & (1UL << PG_SYS_POPULATED));
+		unsigned long addr;
+		bool ours, moved = run && (run[i].flags & (1UL << PG_SYS_POPULATED));
 
 		if (!cand[i])
 			continue;
+		addr = entry_addr(args, i);
+		ours = addr != 0;
 		if (!ours || !run || skip[i]) {
 			/* Left out; a page moved out of an address since unmapped is dropped. */
 			if (ours)
@@ -276,7 +286,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 	return 0;
 }
 
-/* Checks one collected entry against its destination. */
+/* Checks one collected entry, made at @addr, against its destination. */
 static void migrate_check(unsigned long *src, unsigned long dst, unsigned long addr)
 {
 	if (!(*src & UHMM_MIGRATE_PFN_MIGRATE))
@@ -288,7 +298,7 @@ static void migrate_check(unsigned long *src, unsigned long dst, unsigned long a
 	if (!addr)
 		return;
 	pthread_mutex_lock(&pt_lock);
-	if (pt_get(addr) != pte_mk_migration(src))
+	if (!pt_find_migration(addr, src))
 		*src &= ~UHMM_MIGRATE_PFN_MIGRATE;
 	pthread_mutex_unlock(&pt_lock);
 }
@@ -312,20 +322,23 @@ static void release_page(struct uhmm_page *page, const struct uhmm_page *fault_p
 }
 
 /*
- * Puts @page at @addr in place of the migration entry @src names, if that
- * entry is still there: records a device page, moves a system page's frame
- * into the mapping, or, for NULL, leaves the address empty.  Returns true if
- * @page took the address (and with it the migration's reference).
+ * Puts @page in place of the migration entry @src names, made at @home, if
+ * that entry is still there (where mremap() took it, if it did): records a
+ * device page, moves a system page's frame into the mapping, or, for NULL,
+ * leaves the address empty.  Returns true if @page took the address (and
+ * with it the migration's reference).
  */
-static bool install(unsigned long addr, unsigned long *src, struct uhmm_page *page, bool write)
+static bool install(unsigned long home, unsigned long *src, struct uhmm_page *page, bool write)
 {
+	unsigned long addr;
 	bool taken = false;
 	long moved;
 	int tries;
 
 	for (tries = 0;; tries++) {
 		pthread_mutex_lock(&pt_lock);
-		if (!addr || pt_get(addr) != pte_mk_migration(src))
+		addr = pt_find_migration(home, src);
+		if (!addr)
 			break;	/* unmapped meanwhile: the page goes */
 		if (!page) {
 			pt_set(addr, 0);
@@ -340,13 +353,15 @@ static bool install(unsigned long addr, unsigned long *src, struct uhmm_page *pa
 		}
 		/* Nothing else fills the address while the migration entry is there. */
 		moved = mm_install_frame(addr, page);
+		if (moved == -ENOENT && sysmem_event_pending())
+			moved = -EAGAIN;	/* moved by an mremap() not read yet */
 		if (moved == -EAGAIN && tries < 100000) {
 			/* An unmap or remap is pending: let it be applied, then look again. */
 			pthread_mutex_unlock(&pt_lock);
 			mm_engine_drain();
 			continue;
 		}
-		/* -ENOENT: the mapping went away before its event was read. */
+		/* -ENOENT: the mapping is gone, its event read or never to come. */
 		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != 0,
 		     "page at %#lx lost: UFFDIO_MOVE: %ld", addr, moved);
 		if (moved == (long)UHMM_PAGE_SIZE)
@@ -431,10 +446,12 @@ static unsigned long finalize_run_to_ram(struct uhmm_migrate_vma *args, unsigned
 	if (n < 2)
 		return 0;
 	pthread_mutex_lock(&pt_lock);
-	for (j = 0; j < n; j++)
-		if (pt_get(addr + (j << UHMM_PAGE_SHIFT)) != pte_mk_migration(&src[i + j]))
+	addr = pt_find_migration(addr, &src[i]);
+	for (j = 0; addr && j < n; j++)
+		if (pt_find_migration(args->start + ((i + j) << UHMM_PAGE_SHIFT), &src[i + j]) !=
+		    addr + (j << UHMM_PAGE_SHIFT))
 			break;
-	n = j;
+	n = addr ? j : 0;
 	moved = n < 2 ? 0 : mm_move(mm_engine.uffd, addr, (unsigned long)uhmm_page_address(first),
 				    n << UHMM_PAGE_SHIFT, false);
 	k = moved > 0 ? (unsigned long)moved >> UHMM_PAGE_SHIFT : 0;

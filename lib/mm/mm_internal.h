@@ -66,9 +66,13 @@ static inline uintptr_t pte_mk_device(struct uhmm_page *page, bool write)
 {
 	return (uintptr_t)page | PTE_DEVICE | (write ? PTE_WRITE : 0);
 }
-static inline uintptr_t pte_mk_migration(unsigned long *src_slot)
+static inline uintptr_t pte_mk_migration(const unsigned long *src_slot)
 {
 	return (uintptr_t)src_slot | PTE_MIGRATION;
+}
+static inline const unsigned long *pte_migration_slot(uintptr_t pte)
+{
+	return (const unsigned long *)(pte & ~PTE_FLAGS);
 }
 static inline bool pte_is_device(uintptr_t pte) { return pte & PTE_DEVICE; }
 static inline bool pte_is_migration(uintptr_t pte)
@@ -96,6 +100,17 @@ void pt_for_each(unsigned long start, unsigned long end,
 /* Calls fn for every non-empty entry, in no order; fn must not change entries. */
 void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg);
 void pt_fork_child(void);
+/*
+ * mremap() moves a migration entry with its mapping; the migration finds
+ * it by its slot.  pt_find_migration() returns where the entry that @slot
+ * names is now: @home (where it was made; 0 for none), or where mremap()
+ * took it; 0 if it is gone (unmapped).  pt_move_migration() moves the entry
+ * at @from to @to (-ENOMEM: nothing moved); pt_reserve_moved()
+ * makes room for @n moves in advance.
+ */
+unsigned long pt_find_migration(unsigned long home, const unsigned long *slot);
+int pt_move_migration(unsigned long from, unsigned long to);
+int pt_reserve_moved(size_t n);
 
 /* sysmem.c: system memory pages (a staging area registered with the engine) */
 #define PG_SYS_POPULATED	8	/* page->flags bit: the slot holds a frame */
@@ -108,6 +123,8 @@ struct uhmm_page *sysmem_alloc_run(unsigned long n);
 void sysmem_free_page(struct uhmm_page *page);
 /* Moves a run of frames out of the mapping into slots; pt_lock held. */
 long sysmem_move_in(struct uhmm_page *first, unsigned long src, unsigned long len);
+/* An unmap or remap is unread: an -ENOENT from an ioctl may mean "moved"; pt_lock held. */
+bool sysmem_event_pending(void);
 /* Marks which pages of a run received a frame. */
 void sysmem_scan_populated(struct uhmm_page *first, unsigned long n);
 

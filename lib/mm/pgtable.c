@@ -27,6 +27,20 @@ pthread_mutex_t pt_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct pt_block *pt_hash[1 << PT_HASH_BITS];
 
+/*
+ * Migration entries that mremap() moved while their migration was in
+ * flight: the slot that names each, and where the entry is now.  A record
+ * lives exactly as long as the entry at its address (pt_set() drops it), so
+ * a slot reused by a later migration never finds a stale one.  Moves during
+ * a migration are rare: a short array.
+ */
+struct moved_entry {
+	const unsigned long *slot;
+	unsigned long addr;
+};
+static struct moved_entry *moved;
+static size_t nr_moved, cap_moved;
+
 static struct pt_block **pt_bucket(unsigned long base)
 {
 	return &pt_hash[(base * 0x9E3779B97F4A7C15ULL) >> (64 - PT_HASH_BITS)];
@@ -49,6 +63,25 @@ uintptr_t pt_get(unsigned long addr)
 	return b ? b->pte[(addr >> UHMM_PAGE_SHIFT) & (PT_ENTRIES - 1)] : 0;
 }
 
+static struct moved_entry *moved_find(const unsigned long *slot)
+{
+	size_t i;
+
+	for (i = 0; i < nr_moved; i++)
+		if (moved[i].slot == slot)
+			return &moved[i];
+	return NULL;
+}
+
+/* The migration entry @old at @addr is being overwritten. */
+static void moved_forget(unsigned long addr, uintptr_t old)
+{
+	struct moved_entry *m = moved_find(pte_migration_slot(old));
+
+	if (m && m->addr == addr)
+		*m = moved[--nr_moved];
+}
+
 int pt_set(unsigned long addr, uintptr_t pte)
 {
 	unsigned long base = addr >> PT_BLOCK_SHIFT;
@@ -67,6 +100,8 @@ int pt_set(unsigned long addr, uintptr_t pte)
 		*pp = b;
 	}
 	slot = &b->pte[(addr >> UHMM_PAGE_SHIFT) & (PT_ENTRIES - 1)];
+	if (nr_moved && pte_is_migration(*slot))
+		moved_forget(addr, *slot);
 	if (!*slot && pte)
 		b->used++;
 	else if (*slot && !pte)
@@ -119,7 +154,56 @@ void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg
 					   b->pte[i], arg);
 }
 
+int pt_reserve_moved(size_t n)
+{
+	size_t cap = cap_moved ? cap_moved : 16;
+	struct moved_entry *m;
+
+	while (cap < nr_moved + n)
+		cap *= 2;
+	if (cap == cap_moved)
+		return 0;
+	m = realloc(moved, cap * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	moved = m;
+	cap_moved = cap;
+	return 0;
+}
+
+int pt_move_migration(unsigned long from, unsigned long to)
+{
+	uintptr_t pte = pt_get(from);
+	struct moved_entry *m;
+	int ret;
+
+	if (WARN_ON(!pte_is_migration(pte)))
+		return -EINVAL;
+	ret = pt_reserve_moved(1);
+	if (ret)
+		return ret;
+	ret = pt_set(to, pte);
+	if (ret)
+		return ret;
+	pt_set(from, 0);	/* forgets a record of an earlier move */
+	m = &moved[nr_moved++];
+	m->slot = pte_migration_slot(pte);
+	m->addr = to;
+	return 0;
+}
+
+unsigned long pt_find_migration(unsigned long home, const unsigned long *slot)
+{
+	uintptr_t pte = pte_mk_migration(slot);
+	struct moved_entry *m = nr_moved ? moved_find(slot) : NULL;
+	unsigned long addr = m ? m->addr : home;
+
+	return addr && pt_get(addr) == pte ? addr : 0;
+}
+
 void pt_fork_child(void)
 {
 	pthread_mutex_init(&pt_lock, NULL);
+	/* fork() waits for every migration: no entry is in flight in the child. */
+	nr_moved = 0;
 }

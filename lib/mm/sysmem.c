@@ -19,7 +19,8 @@
  * knows (mm_probe_watched() on the first page); and the move itself, which
  * takes pages from that one mapping only, is made on the same userfaultfd,
  * into the same slot of a landing area registered with it, so the kernel
- * refuses it too (-EAGAIN) if an unmap slipped in between.  From the
+ * refuses it too if an unmap or a remap slipped in between (-EAGAIN, or
+ * -ENOENT, told apart by sysmem_event_pending()).  From the
  * landing area the frames move on into their slots.
  * The landing area is never touched, so it is never zapped and sends no
  * events itself.  userfaultfd registers a range with holes in it without a
@@ -338,6 +339,20 @@ unsigned long sysmem_in_use(void)
 }
 
 /*
+ * Whether an unmap or remap of a watched mapping is under way, its event
+ * not read yet.  UFFDIO_MOVE, _COPY and _ZEROPAGE look the mapping up
+ * before they check for that, so at an address mremap() has just moved
+ * away they answer -ENOENT, as they do where the mapping is gone for good;
+ * UFFDIO_WRITEPROTECT checks first.  Lifting the protection the landing
+ * area never has asks just that.  With pt_lock held the engine reads no
+ * event, so a true answer stays true until the caller lets it read.
+ */
+bool sysmem_event_pending(void)
+{
+	return mm_writeprotect((unsigned long)sysmem.landing, UHMM_PAGE_SIZE, false) == -EAGAIN;
+}
+
+/*
  * Moves the frames of [@src, @src + @len) into the slots from @first on,
  * holes left as holes; pt_lock held, and the migration entries of the
  * range checked to be the caller's under the same hold.  Returns the bytes
@@ -355,9 +370,13 @@ long sysmem_move_in(struct uhmm_page *first, unsigned long src, unsigned long le
 	long moved, done = 0, back;
 
 	moved = mm_probe_watched(src);
+	if (moved == -ENOENT && sysmem_event_pending())
+		moved = -EAGAIN;
 	if (moved)
 		return moved;	/* -ENOENT: not watched; -EAGAIN: an event is unread */
 	moved = mm_move(mm_engine.uffd, land, src, len, true);
+	if (moved == -ENOENT && sysmem_event_pending())
+		return -EAGAIN;
 	if (moved <= 0)
 		return moved;
 	while (done < moved) {

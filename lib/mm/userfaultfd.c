@@ -237,7 +237,9 @@ void mm_wake(unsigned long addr, unsigned long len)
  * anything else, then answers -EEXIST for a page that is there and fills a
  * hole with zeros, which is what the hole reads as anyway.  No one is woken.
  * Returns 0 (yes), -EAGAIN (an event is unread: ask again after it), or
- * -ENOENT (not mapped, or not registered).
+ * -ENOENT (not mapped, or not registered; also for an address whose mapping
+ * an mremap() not yet read has moved away: the kernel looks the mapping up
+ * first).
  */
 int mm_probe_watched(unsigned long addr)
 {
