@@ -7,6 +7,8 @@
  * comes back.  Every page is checked in full.
  */
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -855,4 +857,72 @@ TEST(mremap_during_migration)
 	ASSERT_EQ(uhmm_warn_count(), warns);
 	munmap(a, 2 * len);
 	m.api.close(m.fd);
+}
+
+/* --- a fault handled after an mremap() moved its page ------------------------------ */
+
+static __thread sigjmp_buf access_env;
+
+static void access_signal(int sig)
+{
+	siglongjmp(access_env, sig);
+}
+
+struct access {
+	volatile int *addr;
+	int value, sig;		/* what the read found, or the signal it got */
+};
+
+static void *access_once(void *arg)
+{
+	struct access *a = arg;
+	int sig = sigsetjmp(access_env, 1);
+
+	if (!sig)
+		a->value = *a->addr;
+	a->sig = sig;
+	return NULL;
+}
+
+/*
+ * A thread reads a page in device memory while another thread mremap()s
+ * its mapping away; the fault is handled after the kernel moved the
+ * mapping and before the engine reads the event that says so, and the
+ * driver's migration finds no mapping at the address.  As in the kernel,
+ * where the read happens either before the move or after it, the read
+ * returns the page or gets SIGSEGV; never SIGBUS.  The page is whole at
+ * its new address.
+ */
+TEST(fault_racing_mremap_is_not_sigbus)
+{
+	struct sigaction sa = { .sa_handler = access_signal }, old_segv, old_bus;
+	unsigned long len = HMM_PAGE;
+	struct access acc = { 0 };
+	char *a, *b;
+	pthread_t t;
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+
+	a = mmap_far(2 * len, PROT_READ | PROT_WRITE, 0);
+	ASSERT_TRUE(a != MAP_FAILED);
+	b = a + len;
+	fill_words(a, 1, 7);
+	ASSERT_EQ(dmirror_call(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, a, NULL, 1), 0);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sigaction(SIGBUS, &sa, &old_bus);
+	uhmm_inject_delay(UHMM_DELAY_FAULT_DEVICE, 200000);
+	acc.addr = (volatile int *)a;
+	ASSERT_EQ(pthread_create(&t, NULL, access_once, &acc), 0);
+	usleep(50000);	/* the fault is in the delay now */
+	ASSERT_TRUE(mremap(a, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, b) == b);
+	pthread_join(t, NULL);
+	uhmm_inject_delay(UHMM_DELAY_FAULT_DEVICE, 0);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
+	ASSERT_NE(acc.sig, SIGBUS);
+	if (!acc.sig)
+		ASSERT_EQ(acc.value, 7);
+	check(b, 1, 7);
+	munmap(a, 2 * len);
+	api.close(fd);
 }

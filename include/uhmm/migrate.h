@@ -267,6 +267,8 @@ enum uhmm_delay_site {
 	UHMM_DELAY_REGISTER,	/* a migration, before it registers its range with userfaultfd */
 	UHMM_DELAY_COLLECT,	/* a migration, after it checked its claim on a run of pages,
 				 * before it moves them out */
+	UHMM_DELAY_FAULT_DEVICE,	/* a CPU fault on a device page, before the driver's
+					 * migrate_to_ram() */
 	UHMM_DELAY_NR,
 };
 

@@ -143,11 +143,32 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
 
 /* --- the fault ------------------------------------------------------------ */
 
-static void fault_sigbus(unsigned long addr, pid_t tid)
+/*
+ * A fault message can be stale: a signal, or a wake-up meant for another
+ * fault on the page, lets the thread run on before the engine handles its
+ * message (userfaultfd handlers must expect such duplicates).  Handled
+ * late, the fault may fail for reasons that are not the thread's: its
+ * mapping moved by a mremap() whose event is not read yet.  So a failed
+ * fault only wakes its thread the first time.  A thread really stuck there
+ * faults again at once, and a second failure in a row, same thread, same
+ * address, sends it SIGBUS.  Engine thread only.
+ */
+static struct {
+	pid_t tid;
+	unsigned long addr;
+} last_failure;
+
+static void fault_failed(unsigned long addr, pid_t tid)
 {
-	pr_err("CPU fault at %#lx could not be resolved: SIGBUS to thread %d\n",
-	       addr, (int)tid);
-	syscall(SYS_tgkill, getpid(), tid, SIGBUS);
+	if (last_failure.tid == tid && last_failure.addr == addr) {
+		last_failure.tid = 0;
+		pr_err("CPU fault at %#lx could not be resolved: SIGBUS to thread %d\n",
+		       addr, (int)tid);
+		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
+	} else {
+		last_failure.tid = tid;
+		last_failure.addr = addr;
+	}
 	mm_wake(addr, UHMM_PAGE_SIZE);
 }
 
@@ -257,13 +278,16 @@ again:
 	vmf.src = src;
 	vmf.dst = dst;
 	mm_count(faults, 1);
+	mm_inject_delay(UHMM_DELAY_FAULT_DEVICE);
 	ret = page->pgmap->ops->migrate_to_ram(&vmf);
 	uhmm_unlock_page(page);
 	uhmm_put_page(page);
 	if (ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_HWPOISON)) {
-		fault_sigbus(addr, tid);
+		fault_failed(addr, tid);
 		goto out;
 	}
+	if (last_failure.tid == tid)
+		last_failure.tid = 0;
 	/* VM_FAULT_OOM: as the kernel's page fault does, the access is retried. */
 	/*
 	 * Installing the page woke the thread.  If the driver left the page in
