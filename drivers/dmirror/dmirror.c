@@ -256,15 +256,11 @@ static void pt_erase_range(struct dmirror_pt *pt, unsigned long start, unsigned 
 
 /* --- device memory ----------------------------------------------------------- */
 
-static void dmirror_page_free(struct uhmm_page *page)
+/* Whichever handle mapped device page @page forgets it; mdevice->lock held. */
+static void dmirror_unmap_page(struct uhmm_page *page)
 {
-	struct dmirror_chunk *chunk = page_chunk(page);
-	struct dmirror_device *mdevice = chunk->mdevice;
-	struct dmirror *dmirror;
+	struct dmirror *dmirror = page->zone_device_data;
 
-	/* Whichever handle mapped it forgets it (the kernel's notifier does this). */
-	pthread_mutex_lock(&mdevice->lock);
-	dmirror = page->zone_device_data;
 	if (dmirror) {
 		pthread_mutex_lock(&dmirror->mutex);
 		if (entry_page(pt_load(&dmirror->pt, page->private)) == page)
@@ -273,6 +269,16 @@ static void dmirror_page_free(struct uhmm_page *page)
 	}
 	page->private = 0;
 	page->zone_device_data = NULL;
+}
+
+static void dmirror_page_free(struct uhmm_page *page)
+{
+	struct dmirror_chunk *chunk = page_chunk(page);
+	struct dmirror_device *mdevice = chunk->mdevice;
+
+	/* The kernel's notifier does this; here the page's own handle is known. */
+	pthread_mutex_lock(&mdevice->lock);
+	dmirror_unmap_page(page);
 	mdevice->cfree++;
 	if (!chunk->removing) {
 		page->zone_device_data = mdevice->free_pages;
@@ -1022,6 +1028,14 @@ static uhmm_vm_fault_t dmirror_devmem_fault_alloc_and_copy(struct uhmm_migrate_v
 		dpage = uhmm_alloc_page();
 		if (!dpage)
 			return UHMM_VM_FAULT_OOM;
+		/*
+		 * The device's mapping goes before the copy, as the kernel's
+		 * device erases its entry here: once the CPU has the page, a
+		 * read through the mirror must not find the old copy.
+		 */
+		pthread_mutex_lock(&page_chunk(spage)->mdevice->lock);
+		dmirror_unmap_page(spage);
+		pthread_mutex_unlock(&page_chunk(spage)->mdevice->lock);
 		uhmm_lock_page(dpage);
 		memcpy(uhmm_page_address(dpage), backing(spage), UHMM_PAGE_SIZE);
 		args->dst[i] = uhmm_migrate_pfn(dpage->pfn) |
