@@ -545,8 +545,13 @@ static int dmirror_range_fault_locked(struct dmirror *dmirror, struct uhmm_hmm_r
 	}
 }
 
+/*
+ * Faults [start, end) in and records it in the device page table; *filled
+ * says whether @start got an entry (seen under the mutex that recorded it:
+ * looked at later, another thread's invalidation may have taken it since).
+ */
 static int dmirror_fault(struct dmirror *dmirror, unsigned long start, unsigned long end,
-			 bool write)
+			 bool write, bool *filled)
 {
 	unsigned long pfns[FAULT_BATCH], addr;
 	struct uhmm_hmm_range range = {
@@ -565,6 +570,8 @@ static int dmirror_fault(struct dmirror *dmirror, unsigned long start, unsigned 
 		if (ret)
 			break;
 		ret = dmirror_do_fault(dmirror, &range);
+		if (addr == start)
+			*filled = pt_load(&dmirror->pt, start >> UHMM_PAGE_SHIFT) != 0;
 		pthread_mutex_unlock(&dmirror->mutex);
 		if (ret)
 			break;
@@ -723,13 +730,11 @@ static int dmirror_rw_range(struct dmirror *dmirror, unsigned long start, unsign
 			ret = -EFAULT;
 			break;
 		}
-		ret = dmirror_fault(dmirror, addr, end, write);
+		filled = false;
+		ret = dmirror_fault(dmirror, addr, end, write, &filled);
 		if (ret)
 			break;
 		cmd->faults++;
-		pthread_mutex_lock(&dmirror->mutex);
-		filled = pt_load(&dmirror->pt, addr >> UHMM_PAGE_SHIFT) != 0;
-		pthread_mutex_unlock(&dmirror->mutex);
 	}
 	cmd->cpages += done;
 	return ret;
