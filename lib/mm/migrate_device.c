@@ -51,6 +51,16 @@ static bool device_page_selected(const struct uhmm_migrate_vma *args,
 	return false;
 }
 
+/* The raw /proc/self/pagemap entry of @addr, for a warning; 0 if unreadable. */
+static uint64_t pagemap_entry(unsigned long addr)
+{
+	uint64_t ent;
+
+	if (pread(mm_engine.pagemap_fd, &ent, 8, (off_t)(addr >> UHMM_PAGE_SHIFT) * 8) != 8)
+		return 0;
+	return ent;
+}
+
 /*
  * A page that UFFDIO_MOVE refused as shared (copy-on-write after fork, or
  * KSM): a write that changes nothing gives this process its own copy.  Only
@@ -59,11 +69,7 @@ static bool device_page_selected(const struct uhmm_migrate_vma *args,
  */
 static bool unshare_page(unsigned long addr)
 {
-	uint64_t ent;
-
-	if (pread(mm_engine.pagemap_fd, &ent, 8, (off_t)(addr >> UHMM_PAGE_SHIFT) * 8) != 8)
-		return false;
-	if (!(ent & (3ULL << 62)))
+	if (!(pagemap_entry(addr) & (3ULL << 62)))
 		return false;
 	__atomic_fetch_add((volatile char *)addr, 0, __ATOMIC_RELAXED);
 	return true;
@@ -363,7 +369,8 @@ static bool install(unsigned long home, unsigned long *src, struct uhmm_page *pa
 		}
 		/* -ENOENT: the mapping is gone, its event read or never to come. */
 		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != 0,
-		     "page at %#lx lost: UFFDIO_MOVE: %ld", addr, moved);
+		     "page at %#lx lost: UFFDIO_MOVE: %ld (pagemap %#llx)", addr, moved,
+		     (unsigned long long)pagemap_entry(addr));
 		if (moved == (long)UHMM_PAGE_SIZE)
 			page->flags &= ~(1UL << PG_SYS_POPULATED);
 		pt_set(addr, 0);
