@@ -45,6 +45,8 @@ void free_zone_device_page(struct uhmm_page *page);
  *					device-private swap entry)
  *	slot | PTE_MIGRATION		a migration in flight; slot is the
  *					address of its src entry, which names it
+ *					(wherever mremap() moves the entry:
+ *					pt_find_migration())
  *	page | PTE_EXCLUSIVE		a system page a device holds for
  *					exclusive access (make_device_exclusive)
  * Every entry is read and written under pt_lock.  A CPU fault that finds a
@@ -105,12 +107,10 @@ void pt_fork_child(void);
  * it by its slot.  pt_find_migration() returns where the entry that @slot
  * names is now: @home (where it was made; 0 for none), or where mremap()
  * took it; 0 if it is gone (unmapped).  pt_move_migration() moves the entry
- * at @from to @to (-ENOMEM: nothing moved); pt_reserve_moved()
- * makes room for @n moves in advance.
+ * at @from to @to (-ENOMEM: nothing moved).
  */
 unsigned long pt_find_migration(unsigned long home, const unsigned long *slot);
 int pt_move_migration(unsigned long from, unsigned long to);
-int pt_reserve_moved(size_t n);
 
 /* sysmem.c: system memory pages (a staging area registered with the engine) */
 #define PG_SYS_POPULATED	8	/* page->flags bit: the slot holds a frame */

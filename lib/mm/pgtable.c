@@ -154,7 +154,7 @@ void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg
 					   b->pte[i], arg);
 }
 
-int pt_reserve_moved(size_t n)
+static int moved_reserve(size_t n)
 {
 	size_t cap = cap_moved ? cap_moved : 16;
 	struct moved_entry *m;
@@ -179,7 +179,7 @@ int pt_move_migration(unsigned long from, unsigned long to)
 
 	if (WARN_ON(!pte_is_migration(pte)))
 		return -EINVAL;
-	ret = pt_reserve_moved(1);
+	ret = moved_reserve(1);
 	if (ret)
 		return ret;
 	ret = pt_set(to, pte);
