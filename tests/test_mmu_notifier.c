@@ -200,6 +200,31 @@ TEST(fork_invalidates_private_mappings)
 	recorder_free(r);
 }
 
+/*
+ * fork() with a subscription but nothing registered yet (no mirror has
+ * faulted anything): the fork hooks copy an empty table.  Under UBSan,
+ * copying it from a NULL array failed the process.
+ */
+TEST(fork_with_a_subscription_and_nothing_registered)
+{
+	struct recorder *r;
+	int status;
+	pid_t pid;
+	char *p;
+
+	require_fault_engine();
+	p = buffer(MAP_PRIVATE);
+	r = recorder_new((uintptr_t)p, SIZE);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid)
+		_exit(p[0] == 0x5a ? 0 : 1);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	recorder_free(r);
+}
+
 /* mprotect() has no event: the device's first refused access reports it. */
 TEST(mprotect_invalidates_at_first_refused_access)
 {

@@ -520,7 +520,7 @@ static void fork_invalidate(void)
 	pthread_mutex_lock(&pt_lock);
 	n = nr_regs;
 	copy = malloc(n * sizeof(*copy) + 1);
-	if (copy)
+	if (copy && n)	/* regs is NULL until something is registered */
 		memcpy(copy, regs, n * sizeof(*copy));
 	pthread_mutex_unlock(&pt_lock);
 	if (!copy) {
