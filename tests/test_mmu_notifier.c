@@ -178,24 +178,31 @@ TEST(mremap_invalidates_the_old_range)
 	recorder_free(r);
 }
 
+/* Forks a child that checks the buffer's first byte; the child must exit 0. */
+static void fork_and_check_child(const char *p)
+{
+	int status;
+	pid_t pid = fork();
+
+	ASSERT_GE(pid, 0);
+	if (!pid)
+		_exit(p[0] == 0x5a ? 0 : 1);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST(fork_invalidates_private_mappings)
 {
 	unsigned long pfns[NPAGES], seq;
 	struct recorder *r;
-	int status;
-	pid_t pid;
 	char *p;
 
 	require_fault_engine();
 	p = buffer(MAP_PRIVATE);
 	r = recorder_new((uintptr_t)p, SIZE);
 	seq = mirror(r, p, UHMM_HMM_PFN_REQ_FAULT | UHMM_HMM_PFN_REQ_WRITE, pfns);
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (!pid)
-		_exit(p[0] == 0x5a ? 0 : 1);
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	ASSERT_EQ(WEXITSTATUS(status), 0);
+	fork_and_check_child(p);
 	ASSERT_INVALIDATED(r, seq, UHMM_MMU_NOTIFY_PROTECTION_PAGE, p, SIZE);
 	recorder_free(r);
 }
@@ -208,20 +215,12 @@ TEST(fork_invalidates_private_mappings)
 TEST(fork_with_a_subscription_and_nothing_registered)
 {
 	struct recorder *r;
-	int status;
-	pid_t pid;
 	char *p;
 
 	require_fault_engine();
 	p = buffer(MAP_PRIVATE);
 	r = recorder_new((uintptr_t)p, SIZE);
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (!pid)
-		_exit(p[0] == 0x5a ? 0 : 1);
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	ASSERT_TRUE(WIFEXITED(status));
-	ASSERT_EQ(WEXITSTATUS(status), 0);
+	fork_and_check_child(p);
 	recorder_free(r);
 }
 
