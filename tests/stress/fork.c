@@ -11,6 +11,12 @@
  * A child has its own watchdog (it prints its own threads and stacks); the
  * parent kills a child that outlives it by far and fails.
  *
+ * Under AddressSanitizer the owners and migrators are parked at each fork()
+ * instead: this libasan (gcc 12's) takes none of its allocator's locks
+ * around fork(), so a lock another thread held at that instant stays held
+ * in the child, and the child's first malloc() of that size class waits
+ * forever.  The plain and TSan builds fork with all of it in flight.
+ *
  *	stress-fork [-t SECONDS] [-j OWNERS] [-s SEED] [-w WATCHDOG] [-o nochildmigrate]
  */
 #include <errno.h>
@@ -47,6 +53,51 @@ static unsigned long nr_forks;	/* atomic */
 
 static uint64_t checks, writes, to_dev, to_sys;	/* atomic */
 
+#if defined(__SANITIZE_ADDRESS__)
+#define PARK_AT_FORK	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PARK_AT_FORK	1
+#endif
+#endif
+#ifndef PARK_AT_FORK
+#define PARK_AT_FORK	0
+#endif
+
+/* Read-held by owners and migrators around each step; fork() write-holds it under ASan. */
+static pthread_rwlock_t park_lock;
+static unsigned long nr_started;	/* atomic: threads past their start-up */
+static __thread bool started;
+
+static void park_lock_init(void)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	/* The forking thread must not wait behind a stream of steps. */
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&park_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
+static void step_begin(void)
+{
+	if (!PARK_AT_FORK)
+		return;
+	if (!started) {
+		/* A thread's start-up allocates too: the first fork waits for it. */
+		started = true;
+		__atomic_add_fetch(&nr_started, 1, __ATOMIC_RELEASE);
+	}
+	pthread_rwlock_rdlock(&park_lock);
+}
+
+static void step_end(void)
+{
+	if (PARK_AT_FORK)
+		pthread_rwlock_unlock(&park_lock);
+}
+
 static void print_forks(void)
 {
 	unsigned long n = __atomic_load_n(&nr_forks, __ATOMIC_ACQUIRE), i;
@@ -71,6 +122,7 @@ static void *owner(void *arg)
 
 		if (p >= NPAGES)
 			continue;
+		step_begin();
 		stress_op(t, "check page", stress_pages_key(pages, p), 1);
 		if (!stress_pages_check(pages, p, "parent owner's check"))
 			stress_pages_write(pages, p);
@@ -80,6 +132,7 @@ static void *owner(void *arg)
 			stress_pages_write(pages, p);
 			w++;
 		}
+		step_end();
 		stress_progress(t);
 	}
 	stress_op(t, "done", 0, 0);
@@ -107,10 +160,12 @@ static void *migrator(void *arg)
 
 		if (first + n > NPAGES)
 			n = NPAGES - first;
+		step_begin();
 		stress_op(t, to ? "MIGRATE_TO_DEV" : "MIGRATE_TO_SYS", stress_pages_key(pages, first),
 			  n);
 		ret = stress_pages_migrate(pages, &api, fds[dev], dev, request, first, n, bounce,
 					   NULL);
+		step_end();
 		if (ret && !(to && ret == -ENOENT))
 			stress_fail("%s of device %d, pages %lu..%lu: %s", stress_cmd_name(request),
 				    dev, first, first + n - 1, stress_errname(ret));
@@ -222,6 +277,9 @@ int main(int argc, char **argv)
 	int dev;
 
 	stress_init(argc, argv, "fork", 2);
+	park_lock_init();
+	if (PARK_AT_FORK)
+		stress_note(false, "ASan build: owners and migrators are parked at each fork()");
 	if (stress_opts.threads > STRESS_MAX_THREADS - 8)
 		stress_opts.threads = STRESS_MAX_THREADS - 8;
 	rnd = stress_opts.seed;
@@ -244,7 +302,14 @@ int main(int argc, char **argv)
 		pid_t pid;
 
 		usleep((useconds_t)stress_rand_below(&rnd, 20000));
+		while (PARK_AT_FORK && __atomic_load_n(&nr_started, __ATOMIC_ACQUIRE) < n &&
+		       stress_running()) {
+			usleep(1000);
+			stress_progress(t);
+		}
 		stress_op(t, "pausing the owners", 0, child);
+		if (PARK_AT_FORK)
+			pthread_rwlock_wrlock(&park_lock);
 		stress_pages_pause(pages);
 		stress_op(t, "fork", 0, child);
 		forked = stress_ms();
@@ -252,6 +317,8 @@ int main(int argc, char **argv)
 		if (pid == 0)
 			child_main(child);
 		stress_pages_resume(pages);
+		if (PARK_AT_FORK)
+			pthread_rwlock_unlock(&park_lock);
 		if (pid < 0) {
 			stress_fail("fork: %s", strerror(errno));
 			break;
