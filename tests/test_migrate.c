@@ -225,6 +225,27 @@ TEST(migrate_fail_alloc)
 	api.close(fd);
 }
 
+/*
+ * A page a driver fills and frees without using it (a migration that gave
+ * up on that entry) keeps its frame: it is kept for the next
+ * uhmm_alloc_page(), not left behind in a slot a migration would later take
+ * as empty and fail to move a page into.
+ */
+TEST(alloc_page_filled_and_freed_unused)
+{
+	struct uhmm_page *p, *q;
+
+	ASSERT_EQ(uhmm_mm_init(), 0);
+	p = uhmm_alloc_page();
+	ASSERT_TRUE(p != NULL);
+	memset(uhmm_page_address(p), 0x5a, HMM_PAGE);
+	uhmm_put_page(p);
+	q = uhmm_alloc_page();
+	ASSERT_TRUE(q == p);
+	ASSERT_EQ(((unsigned char *)uhmm_page_address(q))[HMM_PAGE - 1], 0x5a);
+	uhmm_put_page(q);
+}
+
 /* read(2) into a buffer in device memory: the kernel's copy faults it back. */
 TEST(migrate_syscall_write_into)
 {

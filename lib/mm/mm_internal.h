@@ -113,7 +113,7 @@ unsigned long pt_find_migration(unsigned long home, const unsigned long *slot);
 int pt_move_migration(unsigned long from, unsigned long to);
 
 /* sysmem.c: system memory pages (a staging area registered with the engine) */
-#define PG_SYS_POPULATED	8	/* page->flags bit: the slot holds a frame */
+#define PG_SYS_POPULATED	8	/* page->flags bit: the slot holds, or may hold, a frame */
 int sysmem_init(int stage_uffd, int uffd);
 void sysmem_fork_child(int stage_uffd, int uffd);
 bool sysmem_pfn_valid(unsigned long pfn);

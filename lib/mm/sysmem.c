@@ -301,8 +301,16 @@ UHMM_EXPORT struct uhmm_page *uhmm_alloc_page(void)
 		return NULL;
 	}
 	page = sysmem_alloc_run_nofail(1);
-	if (!page)
+	if (!page) {
 		errno = ENOMEM;
+		return NULL;
+	}
+	/*
+	 * The caller fills it, so it holds a frame from now on; if it is freed
+	 * without being moved into a mapping, that frame must be zapped or
+	 * cached, never left in a slot that a run takes as empty.
+	 */
+	page->flags |= 1UL << PG_SYS_POPULATED;
 	return page;
 }
 
