@@ -6,6 +6,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -244,6 +245,49 @@ TEST(alloc_page_filled_and_freed_unused)
 	ASSERT_TRUE(q == p);
 	ASSERT_EQ(((unsigned char *)uhmm_page_address(q))[HMM_PAGE - 1], 0x5a);
 	uhmm_put_page(q);
+}
+
+/* Whether the mapping holding @addr has @flag among its VmFlags in smaps. */
+static bool vma_has_flag(unsigned long addr, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false, found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long start, end;
+		char *tok;
+
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			in = start <= addr && addr < end;
+			continue;
+		}
+		if (!in || strncmp(line, "VmFlags:", 8))
+			continue;
+		for (tok = strtok(line + 8, " \n"); tok; tok = strtok(NULL, " \n"))
+			found |= !strcmp(tok, flag);
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * The pages uhmm_alloc_page() hands out are never part of a transparent
+ * huge page: the first touch of one would fill its neighbours too, free
+ * slots a migration then finds occupied.
+ */
+TEST(alloc_page_never_in_a_huge_page)
+{
+	struct uhmm_page *p;
+
+	ASSERT_EQ(uhmm_mm_init(), 0);
+	p = uhmm_alloc_page();
+	ASSERT_TRUE(p != NULL);
+	ASSERT_TRUE(vma_has_flag((unsigned long)uhmm_page_address(p), "nh"));
+	uhmm_put_page(p);
 }
 
 /* read(2) into a buffer in device memory: the kernel's copy faults it back. */

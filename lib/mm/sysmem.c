@@ -99,6 +99,11 @@ static void *map_registered(int uffd, size_t len, const char *what)
 		return p;
 	/* A child starts with its own, empty areas. */
 	madvise(p, len, MADV_DONTFORK);
+	/*
+	 * One slot, one frame: a huge page would fill a slot's neighbours on
+	 * its first touch, behind the back of the free-slot bookkeeping.
+	 */
+	madvise(p, len, MADV_NOHUGEPAGE);
 	memset(&reg, 0, sizeof(reg));
 	reg.range.start = (unsigned long)p;
 	reg.range.len = len;
