@@ -290,6 +290,41 @@ TEST(alloc_page_never_in_a_huge_page)
 	uhmm_put_page(p);
 }
 
+/*
+ * UFFDIO_MOVE that moves pages without counting them (Linux 6.18 can, after
+ * a retry inside the ioctl): each of the first moves of a migration to the
+ * device and of the faults back reports only half of what it moved.  Every
+ * page still arrives with its data, none is left in the staging area.
+ */
+TEST(migrate_move_undercounted)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	unsigned long nth;
+
+	fill(b, NPAGES, 31);
+	for (nth = 1; nth <= 4; nth++) {
+		/* Armed for the nth move of each step; re-arming says if it came. */
+		uhmm_fail_nth(UHMM_FAIL_MOVE_UNDERCOUNT, nth);
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+		ASSERT_EQ(b->cpages, NPAGES);
+		check(b->mirror, NPAGES, 31);
+		/* A migration to the device moves out, then into the slots: two at least. */
+		ASSERT_TRUE(uhmm_fail_nth(UHMM_FAIL_MOVE_UNDERCOUNT, nth) == 0 || nth > 2);
+		check(b->ptr, NPAGES, 31);
+		ASSERT_TRUE(uhmm_fail_nth(UHMM_FAIL_MOVE_UNDERCOUNT, nth) == 0 || nth > 1);
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+		uhmm_fail_nth(UHMM_FAIL_MOVE_UNDERCOUNT, nth);
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_SYS, b, NPAGES), 0);
+		ASSERT_TRUE(uhmm_fail_nth(UHMM_FAIL_MOVE_UNDERCOUNT, 0) == 0 || nth > 1);
+		check(b->ptr, NPAGES, 31);
+	}
+	ASSERT_EQ(mm_stats().system_pages, 0);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
 /* read(2) into a buffer in device memory: the kernel's copy faults it back. */
 TEST(migrate_syscall_write_into)
 {

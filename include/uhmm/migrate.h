@@ -245,6 +245,8 @@ int uhmm_mm_init(void);
 enum uhmm_fail_site {
 	UHMM_FAIL_ALLOC_PAGE,	/* uhmm_alloc_page() and the staging of collected pages */
 	UHMM_FAIL_MOVE,		/* moving a page out of the mapping in migrate_vma_setup() */
+	UHMM_FAIL_MOVE_UNDERCOUNT,	/* a UFFDIO_MOVE that moves every page but reports only
+					 * half of them and -EEXIST, as Linux 6.18's can */
 	UHMM_FAIL_NR,
 };
 
