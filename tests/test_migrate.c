@@ -301,9 +301,11 @@ TEST(migrate_move_undercounted)
 	int fd;
 	struct dmirror_api api = setup(&fd, 0);
 	struct hmm_buffer *b = anon_buffer(NPAGES);
+	struct uhmm_mm_stats before;
 	unsigned long nth;
 
 	fill(b, NPAGES, 31);
+	before = mm_stats();
 	for (nth = 1; nth <= 4; nth++) {
 		/* Armed for the nth move of each step; re-arming says if it came. */
 		uhmm_fail_nth(UHMM_FAIL_MOVE_UNDERCOUNT, nth);
@@ -320,6 +322,8 @@ TEST(migrate_move_undercounted)
 		ASSERT_TRUE(uhmm_fail_nth(UHMM_FAIL_MOVE_UNDERCOUNT, 0) == 0 || nth > 1);
 		check(b->ptr, NPAGES, 31);
 	}
+	/* Each armed move was corrected, and counted. */
+	ASSERT_GE(mm_stats().moves_undercounted - before.moves_undercounted, 6);
 	ASSERT_EQ(mm_stats().system_pages, 0);
 	hmm_buffer_free(b);
 	api.close(fd);

@@ -219,6 +219,9 @@ int uhmm_set_fault_around_bytes(unsigned long bytes);
  * @registered_bytes: bytes of the address space registered with the engine
  * @system_pages: system memory pages uhmm holds for migrations in flight and
  *	for drivers (uhmm_alloc_page()) now; 0 when nothing is in flight
+ * @moves_undercounted: UFFDIO_MOVEs that moved more than they reported (Linux
+ *	6.18 can, after a retry inside the ioctl); uhmm counted the rest from
+ *	the page tables
  */
 struct uhmm_mm_stats {
 	uint64_t size;
@@ -228,6 +231,7 @@ struct uhmm_mm_stats {
 	uint64_t pages_to_ram;
 	uint64_t registered_bytes;
 	uint64_t system_pages;
+	uint64_t moves_undercounted;
 };
 
 /** uhmm_mm_get_stats() - fill @stats (up to @stats->size); 0 or -EINVAL */

@@ -216,7 +216,7 @@ unsigned long sysmem_in_use(void);
 
 /* statistics, updated with relaxed atomics */
 struct mm_counters {
-	uint64_t faults, zero_faults, pages_to_device, pages_to_ram;
+	uint64_t faults, zero_faults, pages_to_device, pages_to_ram, moves_undercounted;
 };
 extern struct mm_counters mm_counters;
 #define mm_count(field, n) __atomic_fetch_add(&mm_counters.field, (n), __ATOMIC_RELAXED)

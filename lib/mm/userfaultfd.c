@@ -247,6 +247,8 @@ long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, 
 	if (moved < (long)len && mm_engine.pagemap_fd >= 0) {
 		unsigned long extra = move_uncounted(dst, src, moved, len);
 
+		if (extra)
+			mm_count(moves_undercounted, 1);
 		if (extra && !__atomic_exchange_n(&told, true, __ATOMIC_RELAXED))
 			pr_info("UFFDIO_MOVE moved %lu bytes more than it reported; counting from the page tables\n",
 				extra);
@@ -901,6 +903,7 @@ UHMM_EXPORT int uhmm_mm_get_stats(struct uhmm_mm_stats *stats)
 	s.zero_faults = __atomic_load_n(&mm_counters.zero_faults, __ATOMIC_RELAXED);
 	s.pages_to_device = __atomic_load_n(&mm_counters.pages_to_device, __ATOMIC_RELAXED);
 	s.pages_to_ram = __atomic_load_n(&mm_counters.pages_to_ram, __ATOMIC_RELAXED);
+	s.moves_undercounted = __atomic_load_n(&mm_counters.moves_undercounted, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&pt_lock);
 	s.registered_bytes = registered_bytes;
 	pthread_mutex_unlock(&pt_lock);
