@@ -324,7 +324,7 @@ TEST(migrate_move_undercounted)
 	}
 	/* Each armed move was corrected, and counted. */
 	ASSERT_GE(mm_stats().moves_undercounted - before.moves_undercounted, 6);
-	ASSERT_EQ(mm_stats().system_pages, 0);
+	ASSERT_EQ(system_pages_settled(), 0);
 	hmm_buffer_free(b);
 	api.close(fd);
 }
