@@ -145,7 +145,11 @@ bool mm_range_watched(unsigned long start, unsigned long end);
 void mm_forget_range(unsigned long start, unsigned long end);
 int mm_probe_watched(unsigned long addr);
 int mm_writeprotect(unsigned long start, unsigned long len, bool wp);
-/* Move @len bytes of frames from @src to @dst (one ioctl on @uffd); bytes moved or -errno. */
+/*
+ * Move @len bytes of frames from @src to @dst (one ioctl on @uffd); bytes
+ * moved, counted from the page tables where the kernel reports less, or
+ * -errno.  The caller owns both ranges (pt_lock held).
+ */
 long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, bool src_holes);
 void mm_wake(unsigned long addr, unsigned long len);
 int mm_copy(unsigned long dst, unsigned long src);	/* one page, UFFDIO_COPY */
