@@ -201,8 +201,9 @@ static void engine_close(void)
  * destination and the ioctl ends with -EEXIST or a short count.  Taken at
  * its word, the count would have a page that moved put back from an empty
  * source, or probed and filled with zeros where it was.  Every caller owns
- * both ranges (pt_lock, and the migration entries or slots it holds), so a
- * page present at @dst and gone from @src is one this move took.
+ * both ranges (pt_lock, and the migration entries or slots it holds) and
+ * moves only into a destination it knows to be empty, so a page present at
+ * @dst and gone from @src is one this move took.
  */
 static unsigned long move_uncounted(unsigned long dst, unsigned long src, unsigned long done,
 				    unsigned long len)
