@@ -546,13 +546,18 @@ static int dmirror_range_fault_locked(struct dmirror *dmirror, struct uhmm_hmm_r
 }
 
 /*
- * Faults [start, end) in and records it in the device page table; *filled
- * says whether @start got an entry (seen under the mutex that recorded it:
- * looked at later, another thread's invalidation may have taken it since).
+ * Faults [start, end) in and records it in the device page table, one batch
+ * at a time, the batch at @start last.  Returns 0 with dmirror->mutex still
+ * held from recording that batch: the caller copies from @start before any
+ * invalidation can take those entries.  (With the mutex dropped in between,
+ * another thread migrating the range in a tight loop took them every time,
+ * and the command never progressed.)  On an error nothing is held; the error
+ * is the one of the first batch that failed, as when faulting front to back.
  */
 static int dmirror_fault(struct dmirror *dmirror, unsigned long start, unsigned long end,
-			 bool write, bool *filled)
+			 bool write)
 {
+	const unsigned long batch = FAULT_BATCH * UHMM_PAGE_SIZE;
 	unsigned long pfns[FAULT_BATCH], addr;
 	struct uhmm_hmm_range range = {
 		.notifier = &dmirror->notifier,
@@ -560,23 +565,24 @@ static int dmirror_fault(struct dmirror *dmirror, unsigned long start, unsigned 
 		.default_flags = UHMM_HMM_PFN_REQ_FAULT | (write ? UHMM_HMM_PFN_REQ_WRITE : 0),
 		.dev_private_owner = dmirror->mdevice,
 	};
-	int ret = 0;
+	int ret, first_err = 0;
 
-	for (addr = start; addr < end; addr = range.end) {
+	for (addr = start + (end - start - 1) / batch * batch;; addr -= batch) {
 		range.start = addr;
-		range.end = end - addr > FAULT_BATCH * UHMM_PAGE_SIZE ?
-			    addr + FAULT_BATCH * UHMM_PAGE_SIZE : end;
+		range.end = end - addr > batch ? addr + batch : end;
 		ret = dmirror_range_fault_locked(dmirror, &range);
+		if (!ret) {
+			ret = dmirror_do_fault(dmirror, &range);
+			if (!ret && addr == start && !first_err)
+				break;	/* still locked, for the caller's copy */
+			pthread_mutex_unlock(&dmirror->mutex);
+		}
 		if (ret)
-			break;
-		ret = dmirror_do_fault(dmirror, &range);
+			first_err = ret;
 		if (addr == start)
-			*filled = pt_load(&dmirror->pt, start >> UHMM_PAGE_SHIFT) != 0;
-		pthread_mutex_unlock(&dmirror->mutex);
-		if (ret)
-			break;
+			return first_err;
 	}
-	return ret;
+	return 0;
 }
 
 /*
@@ -628,35 +634,25 @@ static unsigned long system_run(struct dmirror *dmirror, unsigned long addr, uns
 /*
  * Copies [start, end) through the device page table, into or out of
  * @bounce, which holds that range; a NULL @bounce only counts (reads).
- * Stops at the first page the table cannot reach, with -ENOENT, or with
- * -EAGAIN when an invalidation came while system pages were copied.
+ * Stops at the first page the table cannot reach, with -ENOENT.  Called with
+ * dmirror->mutex held; returns with it dropped.
  *
  * System pages are reached through the CPU's mapping, and that copy may
  * fault (the page may have gone to device memory since the table was
  * filled): it runs with dmirror->mutex dropped, since the fault's
- * migrate_to_ram() frees device pages, which takes the mutex.  Afterwards
- * the sequence count says whether the entries still held; if not, what was
- * copied is not counted and the caller starts again from there.
+ * migrate_to_ram() frees device pages, which takes the mutex.  An
+ * invalidation meanwhile does not void it: each page was read or written
+ * where the process had it mapped at that moment, as if the copy had come
+ * just before the invalidation.
  */
-static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned long end,
-			 char *bounce, uint64_t *cpages, bool write)
+static int dmirror_do_rw_locked(struct dmirror *dmirror, unsigned long start, unsigned long end,
+				char *bounce, uint64_t *cpages, bool write)
 {
 	char page[UHMM_PAGE_SIZE];
 	struct uhmm_vma vma = { 0 };
-	unsigned long addr, seq;
+	unsigned long addr;
 	int ret = 0;
 
-	/*
-	 * uhmm runs the ops for munmap() just after it returns: an entry is
-	 * used only if no invalidation is pending (the kernel's ops run before).
-	 */
-	for (;;) {
-		seq = uhmm_mmu_interval_read_begin(&dmirror->notifier);
-		pthread_mutex_lock(&dmirror->mutex);
-		if (!uhmm_mmu_interval_read_retry(&dmirror->notifier, seq))
-			break;
-		pthread_mutex_unlock(&dmirror->mutex);
-	}
 	for (addr = start; addr < end;) {
 		unsigned long run = system_run(dmirror, addr, bounce ? end : addr + UHMM_PAGE_SIZE,
 					       write);
@@ -669,10 +665,6 @@ static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned 
 			pthread_mutex_unlock(&dmirror->mutex);
 			n = uhmm_access_process_vm(addr, buf, run << UHMM_PAGE_SHIFT, write);
 			pthread_mutex_lock(&dmirror->mutex);
-			if (uhmm_mmu_interval_read_retry(&dmirror->notifier, seq)) {
-				ret = -EAGAIN;
-				break;
-			}
 			done = n > 0 ? (unsigned long)n >> UHMM_PAGE_SHIFT : 0;
 			*cpages += done;
 			addr += done << UHMM_PAGE_SHIFT;
@@ -693,48 +685,50 @@ static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned 
 	return ret;
 }
 
+/* dmirror_do_rw_locked() from the entries the table holds now. */
+static int dmirror_do_rw(struct dmirror *dmirror, unsigned long start, unsigned long end,
+			 char *bounce, uint64_t *cpages, bool write)
+{
+	unsigned long seq;
+
+	/*
+	 * uhmm runs the ops for munmap() just after it returns: an entry is
+	 * used only if no invalidation is pending (the kernel's ops run before).
+	 */
+	for (;;) {
+		seq = uhmm_mmu_interval_read_begin(&dmirror->notifier);
+		pthread_mutex_lock(&dmirror->mutex);
+		if (!uhmm_mmu_interval_read_retry(&dmirror->notifier, seq))
+			break;
+		pthread_mutex_unlock(&dmirror->mutex);
+	}
+	return dmirror_do_rw_locked(dmirror, start, end, bounce, cpages, write);
+}
+
 /* [start, end) through the table, faulting in what it lacks (cmd->faults). */
 static int dmirror_rw_range(struct dmirror *dmirror, unsigned long start, unsigned long end,
 			    char *bounce, struct hmm_dmirror_cmd *cmd, bool write)
 {
-	unsigned long addr = start, last_fault = ~0UL;
-	unsigned int retries = 0, contended = 0;
-	bool filled = false;
+	unsigned long addr, last_fault = ~0UL;
+	unsigned int retries = 0;
 	uint64_t done = 0;
 	int ret;
 
-	for (;;) {
-		ret = dmirror_do_rw(dmirror, addr, end, bounce + (addr - start), &done, write);
+	ret = dmirror_do_rw(dmirror, start, end, bounce, &done, write);
+	while (ret == -ENOENT) {
 		addr = start + (done << UHMM_PAGE_SHIFT);
-		if (ret == -EAGAIN)
-			continue;	/* invalidated while it copied: from there again */
-		if (ret != -ENOENT)
-			break;
-		/*
-		 * A page the device keeps failing to reach although it is
-		 * mapped.  Not when the last fault did fill its entry and
-		 * something took it since (an invalidation, another thread's
-		 * migration freeing the page): that is contention, not a stuck page.
-		 */
-		if (addr != last_fault) {
-			retries = contended = 0;
-		} else if (filled) {
-			retries = 0;
-			contended++;
-		} else {
-			retries++;
-		}
+		/* A page the device fails to reach right after faulting it in, again and again. */
+		retries = addr == last_fault ? retries + 1 : 0;
 		last_fault = addr;
-		/* Contention ends; a copy that fails every time however filled does not. */
-		if (retries > FAULT_RETRIES || contended > FAULT_RETRIES * 64) {
+		if (retries > FAULT_RETRIES) {
 			ret = -EFAULT;
 			break;
 		}
-		filled = false;
-		ret = dmirror_fault(dmirror, addr, end, write, &filled);
+		ret = dmirror_fault(dmirror, addr, end, write);
 		if (ret)
 			break;
 		cmd->faults++;
+		ret = dmirror_do_rw_locked(dmirror, addr, end, bounce + (addr - start), &done, write);
 	}
 	cmd->cpages += done;
 	return ret;
@@ -805,16 +799,11 @@ static int dmirror_read_back(struct dmirror *dmirror, struct hmm_dmirror_cmd *cm
 	if (cmd->ptr && !(bounce = dmirror_bounce_alloc(cmd)))
 		return -ENOMEM;
 	for (addr = start; addr < end && !ret; addr = next) {
-		unsigned long from = addr;
 		uint64_t done = 0;
 
 		next = end - addr > BOUNCE_PAGES * UHMM_PAGE_SIZE ?
 		       addr + BOUNCE_PAGES * UHMM_PAGE_SIZE : end;
-		do {	/* -EAGAIN: invalidated while it copied, from there again */
-			ret = dmirror_do_rw(dmirror, from, next, bounce ? bounce + (from - addr) : NULL,
-					    &done, false);
-			from = addr + (done << UHMM_PAGE_SHIFT);
-		} while (ret == -EAGAIN);
+		ret = dmirror_do_rw(dmirror, addr, next, bounce, &done, false);
 		cmd->cpages += done;
 		if (!ret && bounce)
 			ret = dmirror_copy_user(cmd, addr - start, bounce, next - addr, true);
