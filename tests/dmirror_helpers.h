@@ -17,6 +17,7 @@
 
 #include "dmirror/hmm_dmirror.h"
 #include "harness.h"
+#include "far_mmap.h"
 
 #define HMM_PAGE	4096UL
 
@@ -199,6 +200,21 @@ static inline struct hmm_buffer *anon_buffer(unsigned long npages)
 {
 	return hmm_buffer_alloc(npages * HMM_PAGE, PROT_READ | PROT_WRITE,
 				MAP_PRIVATE | MAP_ANONYMOUS);
+}
+
+/*
+ * For a test that unmaps the buffer and maps it again with MAP_FIXED: far
+ * from other mappings, so no other thread's mmap() lands in the hole
+ * (tests/far_mmap.h).
+ */
+static inline struct hmm_buffer *far_buffer(unsigned long npages)
+{
+	struct hmm_buffer *b = anon_buffer(npages);
+
+	munmap(b->ptr, b->size);
+	b->ptr = mmap_far(b->size, PROT_READ | PROT_WRITE, 0);
+	ASSERT_TRUE(b->ptr != MAP_FAILED);
+	return b;
 }
 
 #endif

@@ -407,7 +407,7 @@ TEST(migrate_munmap_and_dontneed)
 {
 	int fd;
 	struct dmirror_api api = setup(&fd, 0);
-	struct hmm_buffer *b = anon_buffer(NPAGES);
+	struct hmm_buffer *b = far_buffer(NPAGES);
 	void *addr = b->ptr;
 	unsigned long i;
 

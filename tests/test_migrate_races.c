@@ -341,7 +341,7 @@ TEST(stale_unmap_spares_a_new_mapping)
 	struct slow_notifier slow = { 0 };
 	int fd, round;
 	struct dmirror_api api = setup(&fd, 0);
-	struct hmm_buffer *b = anon_buffer(REMAP_PAGES);
+	struct hmm_buffer *b = far_buffer(REMAP_PAGES);
 
 	slow_notifier_insert(&slow, UHMM_MMU_NOTIFY_UNMAP, 100000);
 	for (round = 0; round < 3; round++) {
