@@ -407,6 +407,14 @@ TEST(read_retry_under_threads)
 	pthread_mutex_unlock(&t.r->lock);
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(pthread_create(&th[i], NULL, proto_reader, &t), 0);
+	/*
+	 * The readers' first hmm_range_fault() registers the range, and only
+	 * then does madvise() make events; on a loaded machine the loop below
+	 * could otherwise be over before a reader ran.
+	 */
+	while (__atomic_load_n(&t.commits, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&t.retries, __ATOMIC_RELAXED) < 3)
+		usleep(1000);
 	for (i = 0; i < 2000; i++) {
 		ASSERT_EQ(madvise(t.p + (i % NPAGES) * HMM_PAGE, HMM_PAGE, MADV_DONTNEED), 0);
 		t.p[(i % NPAGES) * HMM_PAGE] = 1;
