@@ -926,3 +926,93 @@ TEST(fault_racing_mremap_is_not_sigbus)
 	munmap(a, 2 * len);
 	api.close(fd);
 }
+
+/* --- a failed fault, and a thread that left it -------------------------------------- */
+
+static int usr1_calls;		/* atomic */
+static int usr1_pipe[2];
+
+/* Keeps the thread in the handler, blocked in read(), until released. */
+static void usr1_handler(int sig)
+{
+	char c;
+
+	(void)sig;
+	__atomic_add_fetch(&usr1_calls, 1, __ATOMIC_SEQ_CST);
+	if (read(usr1_pipe[0], &c, 1) < 0)
+		_exit(3);
+}
+
+/*
+ * A thread reads a page in device memory and the driver fails the fault
+ * twice.  The first failure only wakes the thread, which faults again (a
+ * stale message fails so too); the second, 200 ms later (a delay before
+ * the driver), sends SIGBUS if the thread still waits for the fault.
+ * With @leave, a signal takes the thread out of its fault during that
+ * delay, into a handler that waits for a pipe: the failure is then of a
+ * message the thread has left behind, and the thread must not get SIGBUS
+ * for it.  Back from the handler it faults afresh, and the fault succeeds.
+ */
+static void fail_fault_twice(bool leave)
+{
+	struct sigaction sa = { .sa_handler = access_signal }, su = { .sa_handler = usr1_handler };
+	struct sigaction old_segv, old_bus, old_usr1;
+	struct access acc = { 0 };
+	dmirror_fail_nth_fn fail;
+	pthread_t t;
+	char *a;
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+
+	fail = (dmirror_fail_nth_fn)uhmm_symbol_get("dmirror_fail_nth");
+	ASSERT_NONNULL(fail);
+	a = mmap_far(HMM_PAGE, PROT_READ | PROT_WRITE, 0);
+	ASSERT_TRUE(a != MAP_FAILED);
+	fill_words(a, 1, 7);
+	ASSERT_EQ(dmirror_call(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, a, NULL, 1), 0);
+	ASSERT_EQ(pipe(usr1_pipe), 0);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGUSR1, &su, &old_usr1);
+	uhmm_inject_delay(UHMM_DELAY_FAULT_DEVICE, 200000);
+	ASSERT_EQ(fail(fd, DMIRROR_FAIL_FAULT, 1), 0);
+	acc.addr = (volatile int *)a;
+	ASSERT_EQ(pthread_create(&t, NULL, access_once, &acc), 0);
+	/* 0-200 ms: the first message in the delay; then it fails, and the second is in it. */
+	usleep(300000);
+	ASSERT_EQ(fail(fd, DMIRROR_FAIL_FAULT, 1), 0);	/* the first failure happened */
+	if (leave) {
+		pthread_kill(t, SIGUSR1);
+		while (__atomic_load_n(&usr1_calls, __ATOMIC_SEQ_CST) < 1)
+			usleep(1000);
+	}
+	usleep(200000);		/* 400 ms: the second failure */
+	uhmm_inject_delay(UHMM_DELAY_FAULT_DEVICE, 0);
+	ASSERT_EQ(fail(fd, DMIRROR_FAIL_FAULT, 0), 0);	/* ... happened */
+	ASSERT_EQ(write(usr1_pipe[1], "x", 1), 1);
+	pthread_join(t, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGUSR1, &old_usr1, NULL);
+	if (leave) {
+		ASSERT_EQ(acc.sig, 0);
+		ASSERT_EQ(acc.value, 7);
+	} else {
+		ASSERT_EQ(acc.sig, SIGBUS);
+	}
+	close(usr1_pipe[0]);
+	close(usr1_pipe[1]);
+	munmap(a, HMM_PAGE);
+	api.close(fd);
+}
+
+/* A fault the driver fails, and fails again when the thread retries it, is SIGBUS. */
+TEST(fault_failed_twice_is_sigbus)
+{
+	fail_fault_twice(false);
+}
+
+TEST(failed_fault_a_thread_left_is_not_sigbus)
+{
+	fail_fault_twice(true);
+}

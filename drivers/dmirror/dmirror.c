@@ -84,7 +84,7 @@ struct dmirror_device {
 	unsigned int nr_chunks;
 	struct uhmm_page *free_pages;
 	unsigned long calloc, cfree;
-	unsigned long fail_nth[2];		/* DMIRROR_FAIL_*: countdowns */
+	unsigned long fail_nth[3];		/* DMIRROR_FAIL_*: countdowns */
 };
 
 /* A hash of address >> PAGE_SHIFT to device page | PT_WRITE. */
@@ -1050,6 +1050,8 @@ static uhmm_vm_fault_t dmirror_devmem_fault(struct uhmm_vm_fault *vmf)
 	};
 	uhmm_vm_fault_t ret;
 
+	if (dmirror_should_fail(chunk->mdevice, DMIRROR_FAIL_FAULT))
+		return UHMM_VM_FAULT_SIGBUS;
 	if (uhmm_migrate_vma_setup(&args))
 		return UHMM_VM_FAULT_SIGBUS;
 	ret = dmirror_devmem_fault_alloc_and_copy(&args);
@@ -1476,7 +1478,7 @@ long dmirror_fail_nth(int fd, unsigned int site, unsigned long nth)
 		return -EBADF;
 	mdevice = dmirror->mdevice;
 	handle_put(dmirror);
-	if (site > DMIRROR_FAIL_COPY)
+	if (site > DMIRROR_FAIL_FAULT)
 		return -EINVAL;
 	pthread_mutex_lock(&mdevice->lock);
 	left = (long)mdevice->fail_nth[site];

@@ -74,12 +74,14 @@ typedef int (*dmirror_ioctl_fn)(int fd, unsigned long request, struct hmm_dmirro
 
 /*
  * A uhmm addition for fault-injection tests: make the @nth next device page
- * allocation (DMIRROR_FAIL_ALLOC) or page copy (DMIRROR_FAIL_COPY) of the
- * device behind @fd fail; 0 disarms.  Returns how many were still to go (0
- * if the failure happened), -EBADF or -EINVAL.
+ * allocation (DMIRROR_FAIL_ALLOC), page copy (DMIRROR_FAIL_COPY) or CPU
+ * fault on a page (DMIRROR_FAIL_FAULT: migrate_to_ram() returns
+ * VM_FAULT_SIGBUS) of the device behind @fd fail; 0 disarms.  Returns how
+ * many were still to go (0 if the failure happened), -EBADF or -EINVAL.
  */
 #define DMIRROR_FAIL_ALLOC	0
 #define DMIRROR_FAIL_COPY	1
+#define DMIRROR_FAIL_FAULT	2
 typedef long (*dmirror_fail_nth_fn)(int fd, unsigned int site, unsigned long nth);
 
 #endif /* UHMM_HMM_DMIRROR_H */

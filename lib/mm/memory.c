@@ -5,7 +5,9 @@
  * moving its address does.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -148,23 +150,55 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
  * fault on the page, lets the thread run on before the engine handles its
  * message (userfaultfd handlers must expect such duplicates).  Handled
  * late, the fault may fail for reasons that are not the thread's: its
- * mapping moved by a mremap() whose event is not read yet.  So a failed
- * fault only wakes its thread the first time.  A thread really stuck there
- * faults again at once, and a second failure in a row, same thread, same
- * address, sends it SIGBUS.  Engine thread only.
+ * mapping moved or unmapped, by the thread itself even, with the event
+ * that says so not read yet.  So a failed fault only wakes its thread the
+ * first time.  A thread really stuck there faults again at once, and a
+ * second failure in a row, same thread, same address, sends it SIGBUS;
+ * unless the thread is seen doing something else than waiting for a
+ * fault: then both messages were stale (a signal handler it is in can
+ * make two), and waking it is all the kernel would have done.  Engine
+ * thread only.
  */
 static struct {
 	pid_t tid;
 	unsigned long addr;
 } last_failure;
 
+/*
+ * Whether thread @tid sleeps in a userfaultfd fault, from the kernel
+ * function it sleeps in.  Without a name to go by (no such file, or a
+ * kernel that shows only "0"), assumes it does.
+ */
+static bool thread_waits_for_fault(pid_t tid)
+{
+	char path[64], name[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, name, sizeof(name) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	name[n] = '\0';
+	name[strcspn(name, "\n")] = '\0';
+	if (!strcmp(name, "0"))
+		return true;
+	return !strcmp(name, "handle_userfault");
+}
+
 static void fault_failed(unsigned long addr, pid_t tid)
 {
 	if (last_failure.tid == tid && last_failure.addr == addr) {
-		last_failure.tid = 0;
-		pr_err("CPU fault at %#lx could not be resolved: SIGBUS to thread %d\n",
-		       addr, (int)tid);
-		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
+		if (thread_waits_for_fault(tid)) {
+			last_failure.tid = 0;
+			pr_err("CPU fault at %#lx could not be resolved: SIGBUS to thread %d\n",
+			       addr, (int)tid);
+			syscall(SYS_tgkill, getpid(), tid, SIGBUS);
+		}
 	} else {
 		last_failure.tid = tid;
 		last_failure.addr = addr;
