@@ -141,6 +141,59 @@ TEST(migrate_shared)
 	api.close(fd);
 }
 
+/*
+ * Private pages still shared copy-on-write with a child: the parent's copy
+ * migrates, the child's stays as it was.  With @prot PROT_READ, the parent
+ * cannot take its own copy (that needs a write fault), and the migration
+ * leaves those pages in place rather than fail or signal.
+ */
+static void migrate_cow_shared(int prot)
+{
+	int fd, status, go[2];
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	pid_t pid;
+	char c;
+
+	fill(b, NPAGES, 3);
+	ASSERT_EQ(pipe(go), 0);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		check(b->ptr, NPAGES, 3);
+		_exit(0);
+	}
+	ASSERT_EQ(mprotect(b->ptr, b->size, prot), 0);
+	if (prot & PROT_WRITE) {
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+		ASSERT_EQ(b->cpages, NPAGES);
+		check(b->mirror, NPAGES, 3);
+		fill(b, NPAGES, 4);		/* faults back, then writes the parent's copy */
+	} else {
+		ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), -ENOENT);
+	}
+	ASSERT_EQ(write(go[1], "x", 1), 1);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	check(b->ptr, NPAGES, prot & PROT_WRITE ? 4 : 3);
+	close(go[0]);
+	close(go[1]);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+TEST(migrate_cow_shared_with_a_child)
+{
+	migrate_cow_shared(PROT_READ | PROT_WRITE);
+}
+
+TEST(migrate_cow_shared_read_only)
+{
+	migrate_cow_shared(PROT_READ);
+}
+
 /* PROT_NONE memory and a gap in the range are refused with -EINVAL. */
 TEST(migrate_prot_none_and_gap)
 {

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <uhmm/migrate.h>
@@ -63,16 +64,19 @@ static uint64_t pagemap_entry(unsigned long addr)
 
 /*
  * A page that UFFDIO_MOVE refused as shared (copy-on-write after fork, or
- * KSM): a write that changes nothing gives this process its own copy.  Only
- * done to a page that is present, so the write cannot reach the fault
+ * KSM): a write fault gives this process its own copy.  MADV_POPULATE_WRITE
+ * takes that fault without storing anything.  A store that changes nothing
+ * would do it too, but it is still a write that the program's own reads of
+ * the page race with (ThreadSanitizer says so), and on a read-only mapping
+ * it would be a signal where this gets -EFAULT.
+ * Only done to a page that is present, so the fault cannot reach the fault
  * engine, which would wait for this very migration.
  */
 static bool unshare_page(unsigned long addr)
 {
 	if (!(pagemap_entry(addr) & (3ULL << 62)))
 		return false;
-	__atomic_fetch_add((volatile char *)addr, 0, __ATOMIC_RELAXED);
-	return true;
+	return madvise((void *)addr, UHMM_PAGE_SIZE, MADV_POPULATE_WRITE) == 0;
 }
 
 /*
