@@ -5,13 +5,24 @@
  * reader thread registered; uhmm registers a thread the first time it enters
  * a read-side section and unregisters it when the thread exits, so callers of
  * uhmm never have to.  The read-side primitives are inlined (_LGPL_SOURCE).
+ *
+ * Except under ThreadSanitizer: the read side's wake-up of a waiting
+ * synchronize_rcu() reads and writes the grace-period futex with plain
+ * accesses that membarrier() orders, which TSan cannot see, so it reports
+ * races that are not there.  Its builds call liburcu's own, uninstrumented
+ * read_lock() and read_unlock(); rcu_dereference() stays inline, an atomic
+ * load TSan understands.
  */
 #ifndef UHMM_LIB_RCU_H
 #define UHMM_LIB_RCU_H
 
 #include <stdbool.h>
 
+#if defined(__SANITIZE_THREAD__)
+#define URCU_INLINE_SMALL_FUNCTIONS
+#else
 #define _LGPL_SOURCE
+#endif
 #include <urcu/urcu-memb.h>
 #include <urcu/pointer.h>
 
