@@ -159,7 +159,7 @@ static double bare_uffd_fault_ns(void)
 /*
  * The other threading model: UFFD_FEATURE_SIGBUS, the fault resolved in the
  * faulting thread's signal handler (for the record: uhmm does not use it,
- * see lib/mm/userfaultfd.c).
+ * see lib/mm/engine.c).
  */
 static int sigbus_uffd = -1;
 static char *sigbus_src;

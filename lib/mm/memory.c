@@ -143,6 +143,117 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
 	pt_for_each(from, from + len, remap_one, &r);
 }
 
+/* --- exclusive access: a CPU access takes the page back ---------------------- */
+
+/*
+ * A system page a device holds exclusively (device_exclusive.c) has its
+ * frame in a staging slot and an exclusive entry at its address.  A CPU
+ * access takes a missing fault: the engine marks the page as being revoked
+ * and the invalidation thread sends EXCLUSIVE (owner NULL) to every mirror,
+ * moves the frame back, with what the device wrote, and wakes every thread
+ * waiting on the address.
+ */
+
+/* After the ops ran: the frame goes back to the page's address. */
+static void exclusive_restore(unsigned long addr, void *data)
+{
+	struct uhmm_page *page = data;
+	long moved = 0;
+	int tries;
+
+	(void)addr;
+	for (tries = 0; tries < 100000; tries++) {
+		pthread_mutex_lock(&pt_lock);
+		addr = page->index;	/* mremap() may have moved it */
+		if (pte_exclusive_page(pt_get(addr)) != page) {
+			/* Unmapped meanwhile: exclusive_unmapped() freed it. */
+			pthread_mutex_unlock(&pt_lock);
+			return;
+		}
+		moved = mm_install_frame(addr, page);
+		if (moved == -EAGAIN) {
+			pthread_mutex_unlock(&pt_lock);
+			mm_uffd_drain();
+			continue;
+		}
+		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != 0,
+		     "exclusive page at %#lx lost: UFFDIO_MOVE: %ld", addr, moved);
+		if (moved == (long)UHMM_PAGE_SIZE)
+			page_flag_clear(page, PG_SYS_POPULATED);
+		page_flag_clear(page, PG_EXCL_REVOKING);
+		page->mapping = NULL;
+		pt_set(addr, 0);
+		pthread_mutex_unlock(&pt_lock);
+		break;
+	}
+	uhmm_put_page(page);	/* the exclusive entry's reference */
+	mm_wake(addr, UHMM_PAGE_SIZE);
+}
+
+void exclusive_fault(unsigned long addr, struct uhmm_page *page)
+{
+	if (page_flag_test_and_set(page, PG_EXCL_REVOKING))
+		return;		/* already on its way back */
+	mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_EXCLUSIVE,
+			    exclusive_restore, page);
+}
+
+/* The page is freed once the ops for its unmap have run. */
+static void exclusive_free(unsigned long addr, void *data)
+{
+	(void)addr;
+	uhmm_put_page(data);
+}
+
+void exclusive_unmapped(unsigned long addr, struct uhmm_page *page)
+{
+	pt_set(addr, 0);
+	page->mapping = NULL;
+	if (page_flag_test(page, PG_EXCL_REVOKING))
+		return;		/* exclusive_restore() finds it gone and puts it */
+	mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_UNMAP,
+			    exclusive_free, page);
+}
+
+struct exclusive_batch {
+	unsigned long addr[64];
+	unsigned int n;
+};
+
+static void collect_exclusive(unsigned long addr, uintptr_t pte, void *arg)
+{
+	struct exclusive_batch *b = arg;
+	struct uhmm_page *page = pte_exclusive_page(pte);
+
+	if (page && b->n < ARRAY_SIZE(b->addr) && !page_flag_test_and_set(page, PG_EXCL_REVOKING))
+		b->addr[b->n++] = addr;
+}
+
+void exclusive_revoke_all(void)
+{
+	struct exclusive_batch b;
+	unsigned int i;
+
+	do {
+		b.n = 0;
+		pthread_mutex_lock(&pt_lock);
+		pt_walk(collect_exclusive, &b);
+		pthread_mutex_unlock(&pt_lock);
+		for (i = 0; i < b.n; i++) {
+			struct uhmm_page *page;
+
+			pthread_mutex_lock(&pt_lock);
+			page = pte_exclusive_page(pt_get(b.addr[i]));
+			pthread_mutex_unlock(&pt_lock);
+			if (!page)
+				continue;
+			mn_invalidate(b.addr[i], b.addr[i] + UHMM_PAGE_SIZE,
+				      UHMM_MMU_NOTIFY_EXCLUSIVE, NULL);
+			exclusive_restore(b.addr[i], page);
+		}
+	} while (b.n);
+}
+
 /* --- the fault ------------------------------------------------------------ */
 
 /*

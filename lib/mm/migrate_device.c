@@ -29,7 +29,6 @@
 #include "mm_internal.h"
 
 /* A page's entry while it is in uhmm's table: the mapping is uhmm's. */
-#define MM_MAPPING	((void *)&mm_engine)
 
 UHMM_EXPORT struct uhmm_page *uhmm_migrate_pfn_to_page(unsigned long mpfn)
 {
@@ -150,7 +149,7 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 			pthread_mutex_unlock(&pt_lock);
 			if (again > 100)
 				usleep(100);
-			mm_engine_drain();
+			mm_uffd_drain();
 			pthread_mutex_lock(&pt_lock);
 			continue;
 		}
@@ -368,7 +367,7 @@ static bool install(unsigned long home, unsigned long *src, struct uhmm_page *pa
 		if (moved == -EAGAIN && tries < 100000) {
 			/* An unmap or remap is pending: let it be applied, then look again. */
 			pthread_mutex_unlock(&pt_lock);
-			mm_engine_drain();
+			mm_uffd_drain();
 			continue;
 		}
 		/* -ENOENT: the mapping is gone, its event read or never to come. */

@@ -1,5 +1,28 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Shared by lib/mm's files; never installed. */
+/*
+ * Shared by lib/mm's files; never installed.
+ *
+ * The files in layers, top first.  A file calls only files on lower lines
+ * (scripts/check-layers proves it from the objects, in the suite):
+ *
+ * layer: hmm migrate_device device_exclusive
+ * layer: mmu_notifier
+ * layer: engine
+ * layer: memory
+ * layer: invalidate
+ * layer: page
+ * layer: memremap
+ * layer: sysmem
+ * layer: userfaultfd
+ * layer: fault_inject pgtable vma sparse memmap init_mm
+ *
+ * The API files call the engine's start; the engine (the handler thread)
+ * resolves faults (memory), applies events, and hands invalidations to the
+ * invalidation thread; pages and pgmaps sit on the system-memory staging
+ * area, which sits on the userfaultfd transport; the leaves hold tables and
+ * state.  Upward needs go through a callback set from above: the transport
+ * has an unread event read with mm_set_event_reader()'s function.
+ */
 #ifndef UHMM_LIB_MM_INTERNAL_H
 #define UHMM_LIB_MM_INTERNAL_H
 
@@ -112,6 +135,27 @@ void pt_fork_child(void);
 unsigned long pt_find_migration(unsigned long home, const unsigned long *slot);
 int pt_move_migration(unsigned long from, unsigned long to);
 
+/*
+ * page->flags bits above the page lock's (PG_SYS_POPULATED, PG_EXCL_REVOKING):
+ * others change the lock bits atomically, so these are changed atomically too.
+ */
+static inline bool page_flag_test(struct uhmm_page *page, int bit)
+{
+	return __atomic_load_n(&page->flags, __ATOMIC_ACQUIRE) & (1UL << bit);
+}
+static inline bool page_flag_test_and_set(struct uhmm_page *page, int bit)
+{
+	return __atomic_fetch_or(&page->flags, 1UL << bit, __ATOMIC_ACQ_REL) & (1UL << bit);
+}
+static inline void page_flag_set(struct uhmm_page *page, int bit)
+{
+	__atomic_fetch_or(&page->flags, 1UL << bit, __ATOMIC_RELEASE);
+}
+static inline void page_flag_clear(struct uhmm_page *page, int bit)
+{
+	__atomic_fetch_and(&page->flags, ~(1UL << bit), __ATOMIC_RELEASE);
+}
+
 /* sysmem.c: system memory pages (a staging area registered with the engine) */
 #define PG_SYS_POPULATED	8	/* page->flags bit: the slot holds, or may hold, a frame */
 int sysmem_init(int stage_uffd, int uffd);
@@ -127,8 +171,15 @@ long sysmem_move_in(struct uhmm_page *first, unsigned long src, unsigned long le
 bool sysmem_event_pending(void);
 /* Marks which pages of a run received a frame. */
 void sysmem_scan_populated(struct uhmm_page *first, unsigned long n);
+/*
+ * Puts the frame of staging page @page at @addr: UHMM_PAGE_SIZE if moved,
+ * 0 if copied (into a mapping mprotect() made unlike staging; the slot keeps
+ * its frame), -EEXIST if @addr already holds a page (nothing was put there),
+ * -EAGAIN if an event must be read first, -ENOENT if the mapping is gone.
+ */
+long mm_install_frame(unsigned long addr, struct uhmm_page *page);
 
-/* userfaultfd.c: the fault engine */
+/* init_mm.c: the state every layer reads */
 struct mm_engine {
 	int uffd;		/* the process's registered ranges */
 	int stage_uffd;		/* the sysmem staging area, no events */
@@ -137,12 +188,39 @@ struct mm_engine {
 };
 extern struct mm_engine mm_engine;
 extern pthread_rwlock_t mm_fork_lock;	/* held for read by migrations and faults */
+extern __thread bool mm_engine_thread;	/* set in the engine's thread */
+bool mm_in_engine_thread(void);
+
+/* engine.c: the handler thread */
 int mm_engine_start(void);
+
+/* userfaultfd.c: the transport */
+int mm_uffd_open(void);
+void mm_uffd_close(void);
+int mm_uffd_fork_child(void);
+/* How the transport gets an unread event read (the engine's reader). */
+void mm_set_event_reader(void (*fn)(void));
+/* An ioctl said -EAGAIN: have the event that must be read first read. */
+void mm_uffd_drain(void);
 #define MM_REG_MISSING	0x1	/* faults on absent pages: device pages live here */
 #define MM_REG_WP	0x2	/* write-protect faults; and events, for mirrors */
+struct mm_reg_range {
+	unsigned long start, end;
+	unsigned int modes;
+};
 int mm_register_range(unsigned long start, unsigned long end, unsigned int modes);
 bool mm_range_watched(unsigned long start, unsigned long end);
 void mm_forget_range(unsigned long start, unsigned long end);
+/* pt_lock held */
+bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long *end);
+void mm_regs_unmapped(unsigned long start, unsigned long end);
+void mm_regs_remapped(unsigned long from, unsigned long to, unsigned long len);
+uint64_t mm_registered_bytes(void);
+/* not pt_lock */
+struct mm_reg_range *mm_regs_copy(size_t *n);
+void mm_regs_lock(void);
+void mm_regs_unlock(void);
+int mm_regs_register_again(void);
 int mm_probe_watched(unsigned long addr);
 int mm_writeprotect(unsigned long start, unsigned long len, bool wp);
 /*
@@ -153,17 +231,6 @@ int mm_writeprotect(unsigned long start, unsigned long len, bool wp);
 long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, bool src_holes);
 void mm_wake(unsigned long addr, unsigned long len);
 int mm_copy(unsigned long dst, unsigned long src);	/* one page, UFFDIO_COPY */
-/*
- * Puts the frame of staging page @page at @addr: UHMM_PAGE_SIZE if moved,
- * 0 if copied (into a mapping mprotect() made unlike staging; the slot keeps
- * its frame), -EEXIST if @addr already holds a page (nothing was put there),
- * -EAGAIN if an event must be read first, -ENOENT if the mapping is gone.
- */
-long mm_install_frame(unsigned long addr, struct uhmm_page *page);
-void mm_engine_drain(void);
-bool mm_in_engine_thread(void);
-/* pt_lock held */
-bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long *end);
 
 /* vma.c */
 int vma_lookup_flags(unsigned long addr, unsigned long *start, unsigned long *end,
@@ -176,8 +243,10 @@ struct vma_info {
 int vma_find(unsigned long addr, struct vma_info *vma);
 void vma_fork_child(void);
 
-/* device_exclusive.c */
+/* memory.c: the CPU side of exclusive access (device_exclusive.c: the device's) */
 #define PG_EXCL_REVOKING	9	/* page->flags bit: a CPU access is taking it back */
+/* page->mapping of a page mapped in the process (the kernel's anon_vma) */
+#define MM_MAPPING	((void *)&mm_engine)
 /* A CPU access found an exclusive entry at @addr; pt_lock held. */
 void exclusive_fault(unsigned long addr, struct uhmm_page *page);
 /* The address of an exclusive entry is gone; pt_lock held. */
@@ -194,8 +263,19 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len);
 void mm_put_deferred(void);
 extern unsigned long fault_around_bytes;
 
-/* mmu_notifier.c */
+/* invalidate.c: subscriptions and invalidations (mmu_notifier.c: their API) */
 #include <uhmm/mmu_notifier.h>
+struct mn_subs {
+	pthread_mutex_t lock;
+	pthread_cond_t wq;
+	unsigned long invalidate_seq;		/* odd while invalidations run */
+	unsigned long active;			/* how many run */
+	struct uhmm_mmu_interval_notifier *list;	/* changed only when !active */
+	struct uhmm_mmu_interval_notifier *deferred;	/* inserted while active */
+	unsigned long nr;			/* subscriptions, for the fast path */
+	unsigned long events_seq;		/* odd while the engine reads events */
+};
+extern struct mn_subs subs;	/* lock protects all but nr and events_seq (atomics) */
 bool mn_has_subscriptions(void);
 /* Invalidates [start, end) now, in the calling thread. */
 void mn_invalidate(unsigned long start, unsigned long end, enum uhmm_mmu_notifier_event event,
@@ -208,12 +288,15 @@ void mn_invalidate_async(unsigned long start, unsigned long end,
 void mn_sync_range(unsigned long start, unsigned long end);
 void mn_events_begin(void);
 void mn_events_end(void);
+/* Waits for a read of events that may have started before the caller's. */
+void mn_events_sync(void);
+void mn_register_release(void);
 void mn_fork_quiesce(void);
 void mn_fork_prepare(void);
 void mn_fork_parent(void);
 void mn_fork_child(void);
 
-/* fault injection (uhmm_fail_nth) and delay injection (uhmm_inject_delay) */
+/* fault_inject.c: uhmm_fail_nth() and uhmm_inject_delay() */
 bool mm_should_fail(int site);
 void mm_inject_delay(int site);
 unsigned long sysmem_in_use(void);

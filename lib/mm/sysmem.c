@@ -437,3 +437,18 @@ UHMM_EXPORT void *uhmm_page_address(const struct uhmm_page *page)
 		return NULL;
 	return slot_address(page->pfn - SYSMEM_BASE_PFN);
 }
+
+/*
+ * Puts the frame of staging page @page at @addr (see mm_internal.h); the
+ * move wants both mappings alike, so after an mprotect() of the
+ * destination it copies.
+ */
+long mm_install_frame(unsigned long addr, struct uhmm_page *page)
+{
+	unsigned long src = (unsigned long)uhmm_page_address(page);
+	long moved = mm_move(mm_engine.uffd, addr, src, UHMM_PAGE_SIZE, false);
+
+	if (moved == -EINVAL)
+		moved = mm_copy(addr, src);
+	return moved;
+}

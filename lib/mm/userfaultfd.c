@@ -1,33 +1,15 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The fault engine: one userfaultfd for the process's ranges that hold
- * device pages, read by one handler thread.
- *
- * Why a handler thread rather than UFFD_FEATURE_SIGBUS in the faulting
- * thread: SIGBUS mode resolves a fault about ten times faster on these
- * machines (see DESIGN.md), but a fault taken inside a system call then
- * fails the call with EFAULT instead of waiting, and driver callbacks would
- * run in a signal handler.  With a handler thread, read(2) into a buffer in
- * device memory works as it does on the kernel, and migrate_to_ram() runs in
- * an ordinary thread.  bench/ measures both costs.
- *
- * Events: the engine asks for UNMAP, REMOVE and REMAP, so device pages go
- * back to their driver when their range is unmapped or discarded, and move
- * with mremap().  Messages are read with pt_lock held and the events in a
- * batch applied before it is dropped: a munmap() returns only once its event
- * is read, so anything the caller does next sees the range gone.
- *
- * fork(): the child's mappings lose their registration (no EVENT_FORK).  The
- * child handler opens a new userfaultfd, registers the same ranges again and
- * starts its own thread; the child's copy of the driver's memory and of
- * uhmm's tables then serves its faults, so parent and child each see their
- * own private copy.  fork() waits for migrations in flight (mm_fork_lock).
+ * The userfaultfd transport: the engine's two userfaultfds (the process's
+ * registered ranges; the sysmem staging area), the ioctls the rest of
+ * lib/mm moves, copies and wakes with, and the table of registered ranges.
+ * It reads no message: the engine (engine.c) does, and keeps the table in
+ * step with the unmap and remap events through mm_regs_unmapped() and
+ * mm_regs_remapped().
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -64,26 +46,16 @@ struct uffdio_move {
 #define STAGE_FEATURES	(UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP)
 /* Write-protect mode on shmem and hugetlbfs mappings (Linux 5.19), if there. */
 #define ENGINE_OPTIONAL	UFFD_FEATURE_WP_HUGETLBFS_SHMEM
-#define MSG_BATCH	64
-
-struct mm_engine mm_engine = { .uffd = -1, .stage_uffd = -1, .pagemap_fd = -1 };
-pthread_rwlock_t mm_fork_lock = PTHREAD_RWLOCK_INITIALIZER;
-struct mm_counters mm_counters;
-
-static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
-static int engine_state;	/* 0: not started, 1: running, < 0: failed with this */
 
 /* Registered ranges, sorted and disjoint, with their MM_REG_* modes; under pt_lock. */
-struct reg_range {
-	unsigned long start, end;
-	unsigned int modes;
-};
-static struct reg_range *regs;
+static struct mm_reg_range *regs;
 static size_t nr_regs, cap_regs;
 static uint64_t registered_bytes;
 static uint64_t engine_features;	/* what the engine's userfaultfd was opened with */
 /* Serializes registrations, so the table always matches the kernel's. */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Reads the events the kernel has queued (the engine's; set before any ioctl). */
+static void (*event_reader)(void);
 
 /* --- opening ------------------------------------------------------------- */
 
@@ -135,7 +107,7 @@ static int uffd_open_api(uint64_t features, bool *user_mode_only)
 	return fd;
 }
 
-static int engine_open(void)
+int mm_uffd_open(void)
 {
 	uint64_t available = 0, missing;
 	bool user_only = false;
@@ -176,10 +148,10 @@ static int engine_open(void)
 	mm_engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (mm_engine.pagemap_fd < 0)
 		return -errno;
-	return sysmem_init(mm_engine.stage_uffd, mm_engine.uffd);
+	return 0;
 }
 
-static void engine_close(void)
+void mm_uffd_close(void)
 {
 	if (mm_engine.uffd >= 0)
 		close(mm_engine.uffd);
@@ -267,17 +239,6 @@ int mm_copy(unsigned long dst, unsigned long src)
 	return ioctl(mm_engine.uffd, UFFDIO_COPY, &copy) ? -errno : 0;
 }
 
-long mm_install_frame(unsigned long addr, struct uhmm_page *page)
-{
-	unsigned long src = (unsigned long)uhmm_page_address(page);
-	long moved = mm_move(mm_engine.uffd, addr, src, UHMM_PAGE_SIZE, false);
-
-	/* UFFDIO_MOVE wants both mappings alike: after mprotect(), copy. */
-	if (moved == -EINVAL)
-		moved = mm_copy(addr, src);
-	return moved;
-}
-
 void mm_wake(unsigned long addr, unsigned long len)
 {
 	struct uffdio_range range = { .start = addr, .len = len };
@@ -316,7 +277,7 @@ static int reg_insert(unsigned long start, unsigned long end, unsigned int modes
 
 	if (nr_regs == cap_regs) {
 		size_t cap = cap_regs ? 2 * cap_regs : 16;
-		struct reg_range *n = realloc(regs, cap * sizeof(*n));
+		struct mm_reg_range *n = realloc(regs, cap * sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
@@ -348,7 +309,7 @@ static void reg_remove(unsigned long start, unsigned long end)
 	size_t i = 0;
 
 	while (i < nr_regs) {
-		struct reg_range *r = &regs[i];
+		struct mm_reg_range *r = &regs[i];
 
 		if (r->end <= start || r->start >= end) {
 			i++;
@@ -510,7 +471,7 @@ int mm_register_range(unsigned long start, unsigned long end, unsigned int modes
 			if (tries++ == 1000)
 				break;
 			pthread_mutex_unlock(&pt_lock);
-			mm_engine_drain();
+			mm_uffd_drain();
 			pthread_mutex_lock(&pt_lock);
 			ret = 0;
 		}
@@ -554,46 +515,6 @@ int mm_writeprotect(unsigned long start, unsigned long len, bool wp)
 	return ioctl(mm_engine.uffd, UFFDIO_WRITEPROTECT, &w) ? -errno : 0;
 }
 
-/* After the ops ran for a CPU write to a write-protected page: let it write. */
-static void wp_fault_done(unsigned long addr, void *data)
-{
-	int ret = mm_writeprotect(addr, UHMM_PAGE_SIZE, false);
-
-	if (ret && ret != -ENOENT)
-		mm_wake(addr, UHMM_PAGE_SIZE);
-}
-
-/* The registered ranges that may hold private pages, for fork()'s invalidation. */
-static void fork_invalidate(void)
-{
-	struct reg_range *copy;
-	size_t n, i;
-
-	if (!mn_has_subscriptions())
-		return;
-	pthread_mutex_lock(&pt_lock);
-	n = nr_regs;
-	copy = malloc(n * sizeof(*copy) + 1);
-	if (copy && n)	/* regs is NULL until something is registered */
-		memcpy(copy, regs, n * sizeof(*copy));
-	pthread_mutex_unlock(&pt_lock);
-	if (!copy) {
-		mn_invalidate(0, ~0UL, UHMM_MMU_NOTIFY_PROTECTION_PAGE, NULL);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		unsigned long vs, ve, flags;
-
-		if (vma_lookup_flags(copy[i].start, &vs, &ve, &flags) == 0 &&
-		    (flags & UHMM_VM_SHARED))
-			continue;
-		mn_invalidate(copy[i].start, copy[i].end, UHMM_MMU_NOTIFY_PROTECTION_PAGE, NULL);
-	}
-	free(copy);
-}
-
-/* --- the handler thread --------------------------------------------------- */
-
 /* The modes of the registered range holding @addr, 0 if none; pt_lock held. */
 static unsigned int reg_modes(unsigned long addr)
 {
@@ -605,350 +526,101 @@ static unsigned int reg_modes(unsigned long addr)
 	return 0;
 }
 
-/* Applies one non-fault event; pt_lock held. */
-static void engine_event(const struct uffd_msg *msg)
-{
-
-	unsigned long from, to, len;
-	unsigned int modes;
-
-	switch (msg->event) {
-	case UFFD_EVENT_UNMAP:
-		mn_invalidate_async(msg->arg.remove.start, msg->arg.remove.end,
-				    UHMM_MMU_NOTIFY_UNMAP, NULL, NULL);
-		reg_remove(msg->arg.remove.start, msg->arg.remove.end);
-		mm_unmap_range(msg->arg.remove.start, msg->arg.remove.end);
-		break;
-	case UFFD_EVENT_REMOVE:
-		mn_invalidate_async(msg->arg.remove.start, msg->arg.remove.end,
-				    UHMM_MMU_NOTIFY_CLEAR, NULL, NULL);
-		mm_unmap_range(msg->arg.remove.start, msg->arg.remove.end);
-		break;
-	case UFFD_EVENT_REMAP:
-		from = msg->arg.remap.from;
-		to = msg->arg.remap.to;
-		len = msg->arg.remap.len;
-		mn_invalidate_async(from, from + len, UHMM_MMU_NOTIFY_UNMAP, NULL, NULL);
-		mm_remap_range(from, to, len);
-		modes = reg_modes(from);
-		reg_remove(from, from + len);
-		reg_remove(to, to + len);
-		reg_insert(to, to + len, modes ? modes : MM_REG_MISSING);
-		break;
-	default:
-		break;
-	}
-}
-
-/* Faults read but not yet handled, in arrival order; the engine thread's own. */
-static struct {
-	struct uffd_msg *msgs;
-	size_t head, tail, cap;
-} pending;
-static __thread bool in_engine_thread;
-
-static void pending_push(const struct uffd_msg *msg)
-{
-	if (pending.head && pending.tail == pending.cap) {
-		memmove(pending.msgs, pending.msgs + pending.head,
-			(pending.tail - pending.head) * sizeof(*msg));
-		pending.tail -= pending.head;
-		pending.head = 0;
-	}
-	if (pending.tail == pending.cap) {
-		size_t cap = pending.cap ? 2 * pending.cap : MSG_BATCH;
-		struct uffd_msg *n = realloc(pending.msgs, cap * sizeof(*n));
-
-		if (!n) {
-			/* The thread stays blocked until it faults again: wake it. */
-			mm_wake(msg->arg.pagefault.address, UHMM_PAGE_SIZE);
-			return;
-		}
-		pending.msgs = n;
-		pending.cap = cap;
-	}
-	pending.msgs[pending.tail++] = *msg;
-}
-
 /*
- * Reads what the kernel has queued: events are applied at once, under the
- * same hold of pt_lock as the read; faults wait in the pending queue.
- * Returns the messages read, 0 if none, or -errno.
+ * The events of an unmap, and of an mremap() of @len bytes from @from to
+ * @to: the table follows the kernel's registrations.  pt_lock held.
  */
-static ssize_t engine_read(int fd)
+void mm_regs_unmapped(unsigned long start, unsigned long end)
 {
-	struct uffd_msg msgs[MSG_BATCH];
-	ssize_t n, i;
+	reg_remove(start, end);
+}
+
+void mm_regs_remapped(unsigned long from, unsigned long to, unsigned long len)
+{
+	unsigned int modes = reg_modes(from);
+
+	reg_remove(from, from + len);
+	reg_remove(to, to + len);
+	reg_insert(to, to + len, modes ? modes : MM_REG_MISSING);
+}
+
+/* pt_lock held. */
+uint64_t mm_registered_bytes(void)
+{
+	return registered_bytes;
+}
+
+/* A copy of the table, *@n entries, to free(); NULL if out of memory. */
+struct mm_reg_range *mm_regs_copy(size_t *n)
+{
+	struct mm_reg_range *copy;
 
 	pthread_mutex_lock(&pt_lock);
-	mn_events_begin();
-	n = read(fd, msgs, sizeof(msgs));
-	if (n < 0) {
-		n = errno == EAGAIN || errno == EINTR ? 0 : -errno;
-		mn_events_end();
-		pthread_mutex_unlock(&pt_lock);
-		return n;
-	}
-	n /= sizeof(msgs[0]);
-	for (i = 0; i < n; i++) {
-		if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-			pending_push(&msgs[i]);
-		else
-			engine_event(&msgs[i]);
-	}
-	mn_events_end();
+	*n = nr_regs;
+	copy = malloc(nr_regs * sizeof(*copy) + 1);
+	if (copy && nr_regs)	/* regs is NULL until something is registered */
+		memcpy(copy, regs, nr_regs * sizeof(*copy));
 	pthread_mutex_unlock(&pt_lock);
-	mm_inject_delay(UHMM_DELAY_UNMAP_PUT);
-	mm_put_deferred();
-	return n;
+	return copy;
+}
+
+void mm_set_event_reader(void (*fn)(void))
+{
+	event_reader = fn;
 }
 
 /*
- * A UFFDIO_MOVE or COPY said -EAGAIN: the kernel has an event (an unmap, a
- * remap) that must be read first.  The engine thread reads it itself; any
- * other thread lets the engine thread get to it.
+ * An ioctl said -EAGAIN: the kernel has an event (an unmap, a remap) that
+ * must be read first.  The engine's reader reads it, or lets the engine's
+ * thread get to it.
  */
-void mm_engine_drain(void)
+void mm_uffd_drain(void)
 {
-	if (in_engine_thread)
-		engine_read(mm_engine.uffd);
+	if (event_reader)
+		event_reader();
 	else
 		sched_yield();
 }
 
-bool mm_in_engine_thread(void)
-{
-	return in_engine_thread;
-}
-
-static void *engine_thread(void *arg)
-{
-	int fd = (int)(long)arg;
-	unsigned long waited = 0;
-	bool waiting = false;
-	sigset_t all;
-
-	in_engine_thread = true;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		size_t todo;
-		ssize_t n;
-
-		/*
-		 * Faults on pages being migrated wait in the queue, not in
-		 * this thread, which keeps reading: the migration may need an
-		 * event read before it can finish.  They are looked at again
-		 * every millisecond (a finished migration wakes no one here).
-		 */
-		if (pending.head == pending.tail || waiting) {
-			if (poll(&pfd, 1, waiting ? 1 : -1) < 0 && errno != EINTR)
-				break;
-			if (pfd.revents & (POLLERR | POLLNVAL))
-				break;
-		}
-		n = engine_read(fd);
-		if (n < 0) {
-			pr_err("fault engine: read: %s\n", strerror((int)-n));
-			break;
-		}
-		if (!waiting)
-			waited = 0;
-		else if (++waited == 10000)
-			pr_warn("CPU faults have waited 10 s for migrations of their pages to "
-				"finish\n");
-		waiting = false;
-		for (todo = pending.tail - pending.head; todo; todo--) {
-			struct uffd_msg msg = pending.msgs[pending.head++];
-			unsigned long addr = ALIGN_DOWN(msg.arg.pagefault.address,
-							UHMM_PAGE_SIZE);
-
-			if (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
-				/* A write to a page a device holds read-only. */
-				mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE,
-						    UHMM_MMU_NOTIFY_CLEAR, wp_fault_done, NULL);
-			} else if (!handle_mm_fault(addr, msg.arg.pagefault.flags,
-						    msg.arg.pagefault.feat.ptid)) {
-				pending_push(&msg);
-				waiting = true;
-			}
-		}
-	}
-	return NULL;
-}
-
-static int engine_thread_start(void)
-{
-	pthread_attr_t attr;
-	pthread_t thread;
-	int ret;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = -pthread_create(&thread, &attr, engine_thread, (void *)(long)mm_engine.uffd);
-	pthread_attr_destroy(&attr);
-	return ret;
-}
-
 /* --- fork ----------------------------------------------------------------- */
 
-static void fork_prepare(void)
+/* Around fork(): no registration in flight, so the child's table is whole. */
+void mm_regs_lock(void)
 {
-	if (engine_state != 1)
-		return;
-	/* As the kernel's fork: exclusive access ends, and mirrors of private
-	 * pages go (they become copy-on-write). */
-	exclusive_revoke_all();
-	fork_invalidate();
-	mn_fork_quiesce();
 	pthread_mutex_lock(&reg_lock);
-	pthread_rwlock_wrlock(&mm_fork_lock);
-	pthread_mutex_lock(&pt_lock);
-	mn_fork_prepare();
 }
 
-static void fork_parent(void)
+void mm_regs_unlock(void)
 {
-	if (engine_state != 1)
-		return;
-	mn_fork_parent();
-	pthread_mutex_unlock(&pt_lock);
-	pthread_rwlock_unlock(&mm_fork_lock);
 	pthread_mutex_unlock(&reg_lock);
 }
 
-static void fork_child(void)
+/*
+ * In the child: the parent's userfaultfds serve the parent; open new ones
+ * (as the parent's were opened) and register the table's ranges with them.
+ */
+int mm_uffd_fork_child(void)
 {
 	bool user_only = false;
-	size_t i;
-	int ret;
 
-	vma_fork_child();
-	if (engine_state != 1)
-		return;
-	pthread_rwlock_init(&mm_fork_lock, NULL);
 	pthread_mutex_init(&reg_lock, NULL);
-	pt_fork_child();
-	mn_fork_child();
-	pthread_mutex_init(&engine_lock, NULL);
-	engine_close();
-	pending.head = pending.tail = 0;
-	ret = mm_engine.uffd = uffd_open_api(engine_features, &user_only);
-	if (ret >= 0)
-		ret = mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
-	if (ret >= 0)
-		ret = mm_engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (ret >= 0) {
-		sysmem_fork_child(mm_engine.stage_uffd, mm_engine.uffd);
-		for (i = 0; i < nr_regs && ret >= 0; i++)
-			ret = uffd_register(regs[i].start, regs[i].end, regs[i].modes);
-	}
-	if (ret >= 0)
-		ret = engine_thread_start();
-	if (ret < 0) {
-		pr_err("the fault engine cannot restart in the child (%s): pages in device "
-		       "memory are not reachable there\n", strerror(-ret));
-		engine_state = ret;
-	}
+	mm_uffd_close();
+	mm_engine.uffd = uffd_open_api(engine_features, &user_only);
+	if (mm_engine.uffd < 0)
+		return mm_engine.uffd;
+	mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
+	if (mm_engine.stage_uffd < 0)
+		return mm_engine.stage_uffd;
+	mm_engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	return mm_engine.pagemap_fd < 0 ? -errno : 0;
 }
 
-/* --- start ---------------------------------------------------------------- */
-
-int mm_engine_start(void)
+int mm_regs_register_again(void)
 {
-	static bool atfork_done;
-	int state = __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE);
-	int ret;
+	size_t i;
+	int ret = 0;
 
-	if (likely(state == 1))
-		return 0;
-	pthread_mutex_lock(&engine_lock);
-	if (engine_state) {
-		ret = engine_state == 1 ? 0 : engine_state;
-		goto out;
-	}
-	ret = engine_open();
-	if (!ret)
-		ret = engine_thread_start();
-	if (ret) {
-		engine_close();
-		__atomic_store_n(&engine_state, ret, __ATOMIC_RELEASE);
-		goto out;
-	}
-	if (!atfork_done) {
-		pthread_atfork(fork_prepare, fork_parent, fork_child);
-		atfork_done = true;
-	}
-	__atomic_store_n(&engine_state, 1, __ATOMIC_RELEASE);
-out:
-	pthread_mutex_unlock(&engine_lock);
+	for (i = 0; i < nr_regs && !ret; i++)
+		ret = uffd_register(regs[i].start, regs[i].end, regs[i].modes);
 	return ret;
-}
-
-UHMM_EXPORT int uhmm_mm_init(void)
-{
-	return mm_engine_start();
-}
-
-UHMM_EXPORT int uhmm_mm_get_stats(struct uhmm_mm_stats *stats)
-{
-	struct uhmm_mm_stats s;
-	size_t n;
-
-	if (!stats || stats->size < sizeof(uint64_t))
-		return -EINVAL;
-	memset(&s, 0, sizeof(s));
-	s.size = sizeof(s);
-	s.faults = __atomic_load_n(&mm_counters.faults, __ATOMIC_RELAXED);
-	s.zero_faults = __atomic_load_n(&mm_counters.zero_faults, __ATOMIC_RELAXED);
-	s.pages_to_device = __atomic_load_n(&mm_counters.pages_to_device, __ATOMIC_RELAXED);
-	s.pages_to_ram = __atomic_load_n(&mm_counters.pages_to_ram, __ATOMIC_RELAXED);
-	s.moves_undercounted = __atomic_load_n(&mm_counters.moves_undercounted, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&pt_lock);
-	s.registered_bytes = registered_bytes;
-	pthread_mutex_unlock(&pt_lock);
-	s.system_pages = sysmem_in_use();
-	n = stats->size < sizeof(s) ? stats->size : sizeof(s);
-	memcpy((char *)stats + sizeof(uint64_t), (char *)&s + sizeof(uint64_t),
-	       n - sizeof(uint64_t));
-	return 0;
-}
-
-static unsigned long fail_countdown[UHMM_FAIL_NR];
-
-bool mm_should_fail(int site)
-{
-	unsigned long old = __atomic_load_n(&fail_countdown[site], __ATOMIC_RELAXED);
-
-	do {
-		if (!old)
-			return false;
-	} while (!__atomic_compare_exchange_n(&fail_countdown[site], &old, old - 1, true,
-					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-	return old == 1;
-}
-
-UHMM_EXPORT long uhmm_fail_nth(enum uhmm_fail_site site, unsigned long nth)
-{
-	if ((unsigned int)site >= UHMM_FAIL_NR)
-		return -EINVAL;
-	return (long)__atomic_exchange_n(&fail_countdown[site], nth, __ATOMIC_RELAXED);
-}
-
-static unsigned long delay_usec[UHMM_DELAY_NR];
-
-void mm_inject_delay(int site)
-{
-	unsigned long usec = __atomic_load_n(&delay_usec[site], __ATOMIC_RELAXED);
-
-	if (usec)
-		usleep(usec);
-}
-
-UHMM_EXPORT long uhmm_inject_delay(enum uhmm_delay_site site, unsigned long usec)
-{
-	if ((unsigned int)site >= UHMM_DELAY_NR)
-		return -EINVAL;
-	return (long)__atomic_exchange_n(&delay_usec[site], usec, __ATOMIC_RELAXED);
 }
