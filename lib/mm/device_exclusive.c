@@ -55,7 +55,7 @@ static int take_page(unsigned long addr, struct uhmm_page *slot, void *owner)
 	moved = sysmem_move_in(slot, addr, UHMM_PAGE_SIZE);
 	if (moved == (long)UHMM_PAGE_SIZE)
 		sysmem_scan_populated(slot, 1);
-	if (moved != (long)UHMM_PAGE_SIZE || !(slot->flags & (1UL << PG_SYS_POPULATED))) {
+	if (moved != (long)UHMM_PAGE_SIZE || !page_flag_test(slot, PG_SYS_POPULATED)) {
 		pt_set(addr, 0);
 		pthread_mutex_unlock(&pt_lock);
 		/* Shared, an event unread, or not present after all: the caller looks again. */

@@ -184,7 +184,7 @@ static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *c
 	pthread_mutex_lock(&pt_lock);
 	for (i = 0; i < n; i++) {
 		unsigned long addr;
-		bool ours, moved = run && (run[i].flags & (1UL << PG_SYS_POPULATED));
+		bool ours, moved = run && page_flag_test(&run[i], PG_SYS_POPULATED);
 
 		if (!cand[i])
 			continue;
@@ -375,7 +375,7 @@ static bool install(unsigned long home, unsigned long *src, struct uhmm_page *pa
 		     "page at %#lx lost: UFFDIO_MOVE: %ld (pagemap %#llx)", addr, moved,
 		     (unsigned long long)pagemap_entry(addr));
 		if (moved == (long)UHMM_PAGE_SIZE)
-			page->flags &= ~(1UL << PG_SYS_POPULATED);
+			page_flag_clear(page, PG_SYS_POPULATED);
 		pt_set(addr, 0);
 		break;
 	}
@@ -467,7 +467,7 @@ static unsigned long finalize_run_to_ram(struct uhmm_migrate_vma *args, unsigned
 	k = moved > 0 ? (unsigned long)moved >> UHMM_PAGE_SHIFT : 0;
 	for (j = 0; j < k; j++) {
 		pt_set(addr + (j << UHMM_PAGE_SHIFT), 0);
-		first[j].flags &= ~(1UL << PG_SYS_POPULATED);
+		page_flag_clear(&first[j], PG_SYS_POPULATED);
 	}
 	pthread_mutex_unlock(&pt_lock);
 	mm_count(pages_to_ram, k);

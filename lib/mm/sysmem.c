@@ -230,7 +230,7 @@ static long find_free_run(unsigned long n)
 			if (i == 0)
 				run = 0;
 			if (test_bit_(sysmem.used, i) ||
-			    (!pass && (sysmem.memmap[i].flags & (1UL << PG_SYS_POPULATED)))) {
+			    (!pass && page_flag_test(&sysmem.memmap[i], PG_SYS_POPULATED))) {
 				run = 0;
 				continue;
 			}
@@ -259,7 +259,7 @@ static struct uhmm_page *sysmem_alloc_run_nofail(unsigned long n)
 	sysmem.nr_used += n;
 	sysmem.cursor = (first + n) % sysmem.nr;
 	for (i = first; i < first + n; i++)
-		if (sysmem.memmap[i].flags & (1UL << PG_SYS_POPULATED))
+		if (page_flag_test(&sysmem.memmap[i], PG_SYS_POPULATED))
 			zap = true;
 	pthread_mutex_unlock(&sysmem.lock);
 	/* Cached slots in the run are skipped when popped (they are in use now). */
@@ -293,7 +293,7 @@ UHMM_EXPORT struct uhmm_page *uhmm_alloc_page(void)
 		sysmem.cache_head = (sysmem.cache_head + 1) % SYSMEM_CACHE_PAGES;
 		sysmem.nr_cache--;
 		if (!test_bit_(sysmem.used, i) &&
-		    (sysmem.memmap[i].flags & (1UL << PG_SYS_POPULATED))) {
+		    page_flag_test(&sysmem.memmap[i], PG_SYS_POPULATED)) {
 			set_bits(sysmem.used, i, 1, true);
 			sysmem.nr_used++;
 			pthread_mutex_unlock(&sysmem.lock);
@@ -315,14 +315,14 @@ UHMM_EXPORT struct uhmm_page *uhmm_alloc_page(void)
 	 * without being moved into a mapping, that frame must be zapped or
 	 * cached, never left in a slot that a run takes as empty.
 	 */
-	page->flags |= 1UL << PG_SYS_POPULATED;
+	page_flag_set(page, PG_SYS_POPULATED);
 	return page;
 }
 
 void sysmem_free_page(struct uhmm_page *page)
 {
 	unsigned long i = page->pfn - SYSMEM_BASE_PFN;
-	bool populated = page->flags & (1UL << PG_SYS_POPULATED);
+	bool populated = page_flag_test(page, PG_SYS_POPULATED);
 
 	WARN(page->flags & (1UL << UHMM_PG_locked), "freeing locked system page pfn %#lx",
 	     page->pfn);
@@ -334,7 +334,7 @@ void sysmem_free_page(struct uhmm_page *page)
 	if (populated) {
 		/* Zap before the slot is free, so nobody can be moving into it. */
 		madvise(slot_address(i), UHMM_PAGE_SIZE, MADV_DONTNEED);
-		page->flags &= ~(1UL << PG_SYS_POPULATED);
+		page_flag_clear(page, PG_SYS_POPULATED);
 	}
 	set_bits(sysmem.used, i, 1, false);
 	sysmem.nr_used--;
@@ -427,7 +427,7 @@ void sysmem_scan_populated(struct uhmm_page *first, unsigned long n)
 		ent = buf[i % 512];
 		/* present (bit 63) or swapped (bit 62) */
 		if (ent & (3ULL << 62))
-			first[i].flags |= 1UL << PG_SYS_POPULATED;
+			page_flag_set(&first[i], PG_SYS_POPULATED);
 	}
 }
 
