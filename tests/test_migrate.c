@@ -4,6 +4,7 @@
  * the kernel's tools/testing/selftests/mm/hmm-tests.c, driven through the
  * dmirror module loaded by uhmm's loader.  Each test runs in its own process.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -123,6 +124,46 @@ TEST(migrate_release)
 	check(b->mirror, NPAGES, 11);
 	check(b->ptr, NPAGES, 11);
 	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* Whether a thread of this process is named @name (/proc/self/task/TID/comm). */
+static bool have_thread_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	bool found = false;
+
+	ASSERT_NONNULL(d);
+	while (!found && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+		found = !strcmp(comm, name);
+	}
+	closedir(d);
+	return found;
+}
+
+/* The library's threads say what they are: the fault engine, the invalidations. */
+TEST(library_threads_are_named)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+
+	ASSERT_TRUE(have_thread_named("uhmm-engine"));
+	fill(b, NPAGES, 2);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	hmm_buffer_free(b);	/* the unmap's ops run on the invalidation thread */
+	ASSERT_TRUE(have_thread_named("uhmm-invalidate"));
 	api.close(fd);
 }
 

@@ -42,4 +42,7 @@ void uhmm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 })
 #define WARN_ON(cond) WARN(cond, "WARNING at %s:%d: %s", __FILE__, __LINE__, #cond)
 
+/* kthread.c: starts a detached library thread named @name; 0 or -errno. */
+int kthread_run(void *(*fn)(void *), void *arg, const char *name);
+
 #endif /* UHMM_LIB_INTERNAL_H */

@@ -243,15 +243,7 @@ static void *engine_thread(void *arg)
 
 static int engine_thread_start(void)
 {
-	pthread_attr_t attr;
-	pthread_t thread;
-	int ret;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = -pthread_create(&thread, &attr, engine_thread, (void *)(long)mm_engine.uffd);
-	pthread_attr_destroy(&attr);
-	return ret;
+	return kthread_run(engine_thread, (void *)(long)mm_engine.uffd, "uhmm-engine");
 }
 
 /* --- fork ----------------------------------------------------------------- */

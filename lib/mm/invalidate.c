@@ -186,16 +186,11 @@ static void *mn_thread(void *arg)
 /* worker.lock held */
 static int mn_thread_start(void)
 {
-	pthread_attr_t attr;
-	pthread_t thread;
 	int ret;
 
 	if (worker.running)
 		return 0;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = -pthread_create(&thread, &attr, mn_thread, NULL);
-	pthread_attr_destroy(&attr);
+	ret = kthread_run(mn_thread, NULL, "uhmm-invalidate");
 	worker.running = !ret;
 	return ret;
 }
