@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -736,15 +737,27 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
+/*
+ * On a stack of its own: a forked child starts a watchdog too, and glibc
+ * would give it a stack of one of the parent's threads, whose pthread_t
+ * ThreadSanitizer still counts as running ("dup thread with used id").
+ */
 void stress_watchdog_start(void)
 {
+	size_t size = 1UL << 20;
+	void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	pthread_attr_t attr;
 	pthread_t th;
 
-	if (pthread_create(&th, NULL, watchdog, NULL)) {
+	if (stack == MAP_FAILED || pthread_attr_init(&attr) ||
+	    pthread_attr_setstack(&attr, stack, size) ||
+	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) ||
+	    pthread_create(&th, &attr, watchdog, NULL)) {
 		fprintf(stderr, "# cannot start the watchdog\n");
 		exit(STRESS_FAIL);
 	}
-	pthread_detach(th);
+	pthread_attr_destroy(&attr);
 }
 
 /* --- crashes ------------------------------------------------------------------------ */
