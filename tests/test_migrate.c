@@ -155,7 +155,7 @@ static bool have_thread_named(const char *name)
 /* The library's threads say what they are: the fault engine, the invalidations. */
 TEST(library_threads_are_named)
 {
-	int fd;
+	int fd, i;
 	struct dmirror_api api = setup(&fd, 0);
 	struct hmm_buffer *b = anon_buffer(NPAGES);
 
@@ -163,6 +163,9 @@ TEST(library_threads_are_named)
 	fill(b, NPAGES, 2);
 	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
 	hmm_buffer_free(b);	/* the unmap's ops run on the invalidation thread */
+	/* Which the engine may start after munmap() returned. */
+	for (i = 0; i < 500 && !have_thread_named("uhmm-invalidate"); i++)
+		usleep(10000);
 	ASSERT_TRUE(have_thread_named("uhmm-invalidate"));
 	api.close(fd);
 }

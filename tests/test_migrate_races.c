@@ -1014,5 +1014,9 @@ TEST(fault_failed_twice_is_sigbus)
 
 TEST(failed_fault_a_thread_left_is_not_sigbus)
 {
+#if defined(__SANITIZE_THREAD__)
+	/* Its handler runs SIGUSR1 at the thread's next intercepted call. */
+	SKIP("ThreadSanitizer defers the signal, so the thread never leaves its fault");
+#endif
 	fail_fault_twice(true);
 }
