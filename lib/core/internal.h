@@ -42,6 +42,20 @@ void uhmm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 })
 #define WARN_ON(cond) WARN(cond, "WARNING at %s:%d: %s", __FILE__, __LINE__, #cond)
 
+/*
+ * lockdep_assert_held(&mutex): in debug builds (UHMM_DEBUG_LOCKS: every
+ * buildtype but release), WARN unless the calling thread holds @mutex, a
+ * default-type pthread mutex.  Where a comment used to say "lock held".
+ */
+#if defined(UHMM_DEBUG_LOCKS) && defined(__GLIBC__)
+#include <pthread.h>
+bool uhmm_mutex_held(pthread_mutex_t *m);
+#define lockdep_assert_held(m)	WARN(!uhmm_mutex_held(m), "%s:%d: %s: %s not held", \
+				     __FILE__, __LINE__, __func__, #m)
+#else
+#define lockdep_assert_held(m)	do { (void)(m); } while (0)
+#endif
+
 /* kthread.c: starts a detached library thread named @name; 0 or -errno. */
 int kthread_run(void *(*fn)(void *), void *arg, const char *name);
 
