@@ -84,6 +84,7 @@ static void engine_event(const struct uffd_msg *msg)
 {
 	unsigned long from, to, len;
 
+	lockdep_assert_held(&pt_lock);
 	switch (msg->event) {
 	case UFFD_EVENT_UNMAP:
 		mn_invalidate_async(msg->arg.remove.start, msg->arg.remove.end,

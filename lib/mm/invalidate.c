@@ -188,6 +188,7 @@ static int mn_thread_start(void)
 {
 	int ret;
 
+	lockdep_assert_held(&worker.lock);
 	if (worker.running)
 		return 0;
 	ret = kthread_run(mn_thread, NULL, "uhmm-invalidate");

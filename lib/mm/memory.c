@@ -100,6 +100,7 @@ static void unmap_one(unsigned long addr, uintptr_t pte, void *arg)
 /* The CPU side of [start, end) is gone (munmap, MADV_DONTNEED); pt_lock held. */
 void mm_unmap_range(unsigned long start, unsigned long end)
 {
+	lockdep_assert_held(&pt_lock);
 	pt_for_each(start, end, unmap_one, NULL);
 }
 
@@ -140,6 +141,7 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
 {
 	struct remap r = { .from = from, .to = to };
 
+	lockdep_assert_held(&pt_lock);
 	pt_for_each(from, from + len, remap_one, &r);
 }
 
@@ -192,6 +194,7 @@ static void exclusive_restore(unsigned long addr, void *data)
 
 void exclusive_fault(unsigned long addr, struct uhmm_page *page)
 {
+	lockdep_assert_held(&pt_lock);
 	if (page_flag_test_and_set(page, PG_EXCL_REVOKING))
 		return;		/* already on its way back */
 	mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_EXCLUSIVE,
@@ -207,6 +210,7 @@ static void exclusive_free(unsigned long addr, void *data)
 
 void exclusive_unmapped(unsigned long addr, struct uhmm_page *page)
 {
+	lockdep_assert_held(&pt_lock);
 	pt_set(addr, 0);
 	page->mapping = NULL;
 	if (page_flag_test(page, PG_EXCL_REVOKING))
@@ -327,6 +331,7 @@ static void fault_zero(unsigned long addr)
 		.range = { .start = addr, .len = UHMM_PAGE_SIZE },
 	};
 
+	lockdep_assert_held(&pt_lock);
 	mm_count(zero_faults, 1);
 	/* -EEXIST: the page is back; -EAGAIN: an event first.  The thread retries. */
 	if (ioctl(mm_engine.uffd, UFFDIO_ZEROPAGE, &zp))

@@ -84,6 +84,7 @@ static bool unshare_page(unsigned long addr)
  */
 static unsigned long entry_addr(const struct uhmm_migrate_vma *args, unsigned long i)
 {
+	lockdep_assert_held(&pt_lock);
 	return pt_find_migration(args->start + (i << UHMM_PAGE_SHIFT), &args->src[i]);
 }
 
@@ -91,6 +92,7 @@ static unsigned long entry_addr(const struct uhmm_migrate_vma *args, unsigned lo
 static unsigned long still_claimed(const struct uhmm_migrate_vma *args, const unsigned char *cand,
 				   unsigned long i)
 {
+	lockdep_assert_held(&pt_lock);
 	return cand[i] ? entry_addr(args, i) : 0;
 }
 

@@ -22,6 +22,26 @@
  * area, which sits on the userfaultfd transport; the leaves hold tables and
  * state.  Upward needs go through a callback set from above: the transport
  * has an unread event read with mm_set_event_reader()'s function.
+ *
+ * Lock ordering (outer first; a thread holding one takes only those below):
+ *
+ *   reg_lock			userfaultfd.c: one registration at a time
+ *     mm_fork_lock		init_mm.c: read by faults, migrations and deferred
+ *				puts, written by fork(); never taken with reg_lock
+ *				wanted later (migrations register first)
+ *       page lock		uhmm_lock_page(): a fault's page, a migration's pages
+ *         pt_lock		pgtable.c: uhmm's entries, the registration table,
+ *				the engine's reads and events
+ *           subs.lock		invalidate.c: the subscriptions
+ *             worker.lock	invalidate.c: the invalidation thread's queue
+ *
+ * and, taken with any of those held but holding nothing else: sysmem.lock,
+ * sparse_lock, maps_lock (vma.c), the page wait queues, a pgmap's state
+ * lock.  engine_lock is taken with none of them held.  Functions whose
+ * callers must hold a lock say lockdep_assert_held() (checked in debug
+ * builds).  No driver callback runs under pt_lock, subs.lock or
+ * worker.lock: the ops run on the invalidation thread with no lock of
+ * lib/mm held, page_free() from deferred puts.
  */
 #ifndef UHMM_LIB_MM_INTERNAL_H
 #define UHMM_LIB_MM_INTERNAL_H
@@ -136,9 +156,13 @@ unsigned long pt_find_migration(unsigned long home, const unsigned long *slot);
 int pt_move_migration(unsigned long from, unsigned long to);
 
 /*
- * page->flags bits above the page lock's (PG_SYS_POPULATED, PG_EXCL_REVOKING):
- * others change the lock bits atomically, so these are changed atomically too.
+ * page->flags: bits 0-2 are the public UHMM_PG_* (uhmm/memremap.h: the page
+ * lock, its waiters, reserved), these are lib/mm's.  Every change is atomic,
+ * through these helpers or page.c's lock.
  */
+#define PG_SYS_POPULATED	8	/* a system page's slot holds, or may hold, a frame */
+#define PG_EXCL_REVOKING	9	/* an exclusive page: a CPU access is taking it back */
+
 static inline bool page_flag_test(struct uhmm_page *page, int bit)
 {
 	return __atomic_load_n(&page->flags, __ATOMIC_ACQUIRE) & (1UL << bit);
@@ -157,7 +181,6 @@ static inline void page_flag_clear(struct uhmm_page *page, int bit)
 }
 
 /* sysmem.c: system memory pages (a staging area registered with the engine) */
-#define PG_SYS_POPULATED	8	/* page->flags bit: the slot holds, or may hold, a frame */
 int sysmem_init(int stage_uffd, int uffd);
 void sysmem_fork_child(int stage_uffd, int uffd);
 bool sysmem_pfn_valid(unsigned long pfn);
@@ -244,7 +267,6 @@ int vma_find(unsigned long addr, struct vma_info *vma);
 void vma_fork_child(void);
 
 /* memory.c: the CPU side of exclusive access (device_exclusive.c: the device's) */
-#define PG_EXCL_REVOKING	9	/* page->flags bit: a CPU access is taking it back */
 /* page->mapping of a page mapped in the process (the kernel's anon_vma) */
 #define MM_MAPPING	((void *)&mm_engine)
 /* A CPU access found an exclusive entry at @addr; pt_lock held. */

@@ -60,6 +60,7 @@ uintptr_t pt_get(unsigned long addr)
 {
 	struct pt_block *b = pt_find(addr >> PT_BLOCK_SHIFT);
 
+	lockdep_assert_held(&pt_lock);
 	return b ? b->pte[(addr >> UHMM_PAGE_SHIFT) & (PT_ENTRIES - 1)] : 0;
 }
 
@@ -88,6 +89,7 @@ int pt_set(unsigned long addr, uintptr_t pte)
 	struct pt_block *b = pt_find(base), **pp;
 	uintptr_t *slot;
 
+	lockdep_assert_held(&pt_lock);
 	if (!b) {
 		if (!pte)
 			return 0;
@@ -121,6 +123,7 @@ void pt_for_each(unsigned long start, unsigned long end,
 {
 	unsigned long addr = start;
 
+	lockdep_assert_held(&pt_lock);
 	while (addr < end) {
 		unsigned long block_end = ALIGN_DOWN(addr, 1UL << PT_BLOCK_SHIFT) +
 					  (1UL << PT_BLOCK_SHIFT);
@@ -146,6 +149,7 @@ void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg
 	struct pt_block *b;
 	unsigned long i, h;
 
+	lockdep_assert_held(&pt_lock);
 	for (h = 0; h < ARRAY_SIZE(pt_hash); h++)
 		for (b = pt_hash[h]; b; b = b->next)
 			for (i = 0; i < PT_ENTRIES; i++)
@@ -177,6 +181,7 @@ int pt_move_migration(unsigned long from, unsigned long to)
 	struct moved_entry *m;
 	int ret;
 
+	lockdep_assert_held(&pt_lock);
 	if (WARN_ON(!pte_is_migration(pte)))
 		return -EINVAL;
 	ret = moved_reserve(1);
@@ -198,6 +203,7 @@ unsigned long pt_find_migration(unsigned long home, const unsigned long *slot)
 	struct moved_entry *m = nr_moved ? moved_find(slot) : NULL;
 	unsigned long addr = m ? m->addr : home;
 
+	lockdep_assert_held(&pt_lock);
 	return addr && pt_get(addr) == pte ? addr : 0;
 }
 

@@ -362,6 +362,7 @@ unsigned long sysmem_in_use(void)
  */
 bool sysmem_event_pending(void)
 {
+	lockdep_assert_held(&pt_lock);
 	return mm_writeprotect((unsigned long)sysmem.landing, UHMM_PAGE_SIZE, false) == -EAGAIN;
 }
 
@@ -382,6 +383,7 @@ long sysmem_move_in(struct uhmm_page *first, unsigned long src, unsigned long le
 	unsigned long land = (unsigned long)sysmem.landing + (i << UHMM_PAGE_SHIFT);
 	long moved, done = 0, back;
 
+	lockdep_assert_held(&pt_lock);
 	moved = mm_probe_watched(src);
 	if (moved == -ENOENT && sysmem_event_pending())
 		moved = -EAGAIN;

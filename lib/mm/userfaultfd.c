@@ -350,6 +350,7 @@ static void reg_remove(unsigned long start, unsigned long end)
  */
 static int probe_mapping(unsigned long start, unsigned long end)
 {
+	lockdep_assert_held(&pt_lock);
 	for (; start < end; start += UHMM_PAGE_SIZE)
 		if (!pt_get(start))
 			return mm_probe_watched(start);
@@ -374,6 +375,7 @@ static int reg_record_mapped(unsigned long start, unsigned long end, unsigned in
 	struct vma_info vma;
 	int ret = 0;
 
+	lockdep_assert_held(&pt_lock);
 	reg_remove(start, end);
 	while (start < end && vma_find(start, &vma) == 0 && vma.start < end) {
 		unsigned long s = vma.start > start ? vma.start : start;
@@ -398,6 +400,7 @@ static int reg_record_mapped(unsigned long start, unsigned long end, unsigned in
  */
 void mm_forget_range(unsigned long start, unsigned long end)
 {
+	lockdep_assert_held(&pt_lock);
 	reg_remove(start, end);
 }
 
@@ -406,6 +409,7 @@ bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long
 {
 	size_t i;
 
+	lockdep_assert_held(&pt_lock);
 	for (i = 0; i < nr_regs; i++)
 		if (addr >= regs[i].start && addr < regs[i].end &&
 		    (regs[i].modes & MM_REG_MISSING)) {
@@ -421,6 +425,7 @@ bool mm_range_watched(unsigned long start, unsigned long end)
 {
 	size_t i;
 
+	lockdep_assert_held(&pt_lock);
 	for (i = 0; i < nr_regs && start < end; i++) {
 		if (regs[i].end <= start)
 			continue;
@@ -520,6 +525,7 @@ static unsigned int reg_modes(unsigned long addr)
 {
 	size_t i;
 
+	lockdep_assert_held(&pt_lock);
 	for (i = 0; i < nr_regs; i++)
 		if (addr >= regs[i].start && addr < regs[i].end)
 			return regs[i].modes;
@@ -532,6 +538,7 @@ static unsigned int reg_modes(unsigned long addr)
  */
 void mm_regs_unmapped(unsigned long start, unsigned long end)
 {
+	lockdep_assert_held(&pt_lock);
 	reg_remove(start, end);
 }
 
@@ -539,6 +546,7 @@ void mm_regs_remapped(unsigned long from, unsigned long to, unsigned long len)
 {
 	unsigned int modes = reg_modes(from);
 
+	lockdep_assert_held(&pt_lock);
 	reg_remove(from, from + len);
 	reg_remove(to, to + len);
 	reg_insert(to, to + len, modes ? modes : MM_REG_MISSING);
@@ -547,6 +555,7 @@ void mm_regs_remapped(unsigned long from, unsigned long to, unsigned long len)
 /* pt_lock held. */
 uint64_t mm_registered_bytes(void)
 {
+	lockdep_assert_held(&pt_lock);
 	return registered_bytes;
 }
 
