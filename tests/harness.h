@@ -95,6 +95,7 @@ static bool harness_selected(const char *name, int argc, char **argv)
  * A sanitizer report fails the test it comes from, even when the test then
  * exits 0: a report from a background thread, one printed while the
  * process exits (LeakSanitizer), or one from a runtime told to continue.
+ * lockdep_assert_held()'s warning ("lockdep: ...") counts as one.
  */
 static bool harness_is_sanitizer_report(const char *line)
 {
@@ -104,6 +105,7 @@ static bool harness_is_sanitizer_report(const char *line)
 	       strstr(line, "ERROR: LeakSanitizer") ||
 	       strstr(line, "WARNING: ThreadSanitizer") ||
 	       strstr(line, "runtime error:") ||
+	       strstr(line, "lockdep: ") ||
 	       (summary && strstr(summary, "Sanitizer"));
 }
 

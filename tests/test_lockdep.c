@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* lockdep_assert_held()'s test of a mutex's owner (lib/core/lockdep.c). */
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <uhmm/log.h>
 
 #include "../lib/core/internal.h"
 #include "harness.h"
@@ -68,5 +72,35 @@ TEST(held_after_fork)
 	}
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#endif
+}
+
+#if defined(UHMM_DEBUG_LOCKS) && defined(__GLIBC__)
+static void capture(int level, const char *msg, void *data)
+{
+	(void)level;
+	snprintf(data, 256, "%s", msg);
+}
+#endif
+
+/* A lock not held is a WARN that names it; the suite fails on its "lockdep: ". */
+TEST(not_held_is_a_warning)
+{
+	require_debug_locks();
+#if defined(UHMM_DEBUG_LOCKS) && defined(__GLIBC__)
+	unsigned long warns = uhmm_warn_count();
+	char msg[256] = "";
+
+	uhmm_set_log_fn(capture, msg);
+	lockdep_assert_held(&m);
+	uhmm_set_log_fn(NULL, NULL);
+	ASSERT_EQ(uhmm_warn_count(), warns + 1);
+	ASSERT_TRUE(strncmp(msg, "lockdep: ", 9) == 0);
+	ASSERT_TRUE(strstr(msg, "&m not held") != NULL);
+
+	pthread_mutex_lock(&m);
+	lockdep_assert_held(&m);
+	pthread_mutex_unlock(&m);
+	ASSERT_EQ(uhmm_warn_count(), warns + 1);
 #endif
 }

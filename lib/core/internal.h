@@ -46,11 +46,12 @@ void uhmm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * lockdep_assert_held(&mutex): in debug builds (UHMM_DEBUG_LOCKS: every
  * buildtype but release), WARN unless the calling thread holds @mutex, a
  * default-type pthread mutex.  Where a comment used to say "lock held".
+ * The test harness and tests/run-suite fail a test whose output has one.
  */
 #if defined(UHMM_DEBUG_LOCKS) && defined(__GLIBC__)
 #include <pthread.h>
 bool uhmm_mutex_held(pthread_mutex_t *m);
-#define lockdep_assert_held(m)	WARN(!uhmm_mutex_held(m), "%s:%d: %s: %s not held", \
+#define lockdep_assert_held(m)	WARN(!uhmm_mutex_held(m), "lockdep: %s:%d: %s: %s not held", \
 				     __FILE__, __LINE__, __func__, #m)
 #else
 #define lockdep_assert_held(m)	do { (void)(m); } while (0)
