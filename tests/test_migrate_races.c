@@ -471,6 +471,94 @@ TEST(fork_during_an_invalidation)
 	api.close(fd);
 }
 
+/* --- a migration set up on one thread, finalized on another ------------------ */
+
+struct handoff {
+	struct uhmm_migrate_vma args;
+	unsigned long src[REMAP_PAGES], dst[REMAP_PAGES];
+	int setup_ret;
+	int forked;		/* atomic: fork() returned in the parent */
+	double forked_at;	/* then, when */
+};
+
+static void *handoff_setup(void *arg)
+{
+	struct handoff *h = arg;
+
+	h->setup_ret = uhmm_migrate_vma_setup(&h->args);
+	return NULL;
+}
+
+static void *handoff_finalize(void *arg)
+{
+	struct handoff *h = arg;
+
+	uhmm_migrate_vma_pages(&h->args);
+	uhmm_migrate_vma_finalize(&h->args);
+	return NULL;
+}
+
+static struct hmm_buffer *handoff_buffer;
+
+static void child_checks_the_handed_off_buffer(void)
+{
+	check(handoff_buffer->ptr, REMAP_PAGES, 21);
+}
+
+static void *handoff_fork(void *arg)
+{
+	struct handoff *h = arg;
+
+	run_bounded(child_checks_the_handed_off_buffer, 20, "a child forked after a handed-off migration");
+	h->forked_at = now_s();
+	__atomic_store_n(&h->forked, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * migrate_vma_setup() on one thread, pages() and finalize() on another (as
+ * a driver's work queue does): fork() from a third waits until finalize(),
+ * and the child then finds every page in place.
+ */
+TEST(migration_finalized_by_another_thread_holds_off_fork)
+{
+	struct handoff *h = calloc(1, sizeof(*h));
+	pthread_t t;
+	double finalized_at;
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+
+	ASSERT_NONNULL(h);
+	handoff_buffer = anon_buffer(REMAP_PAGES);
+	fill(handoff_buffer, REMAP_PAGES, 21);
+	h->args = (struct uhmm_migrate_vma){
+		.start = (uintptr_t)handoff_buffer->ptr,
+		.end = (uintptr_t)handoff_buffer->ptr + REMAP_PAGES * HMM_PAGE,
+		.src = h->src, .dst = h->dst, .flags = UHMM_MIGRATE_VMA_SELECT_SYSTEM,
+	};
+	ASSERT_EQ(pthread_create(&t, NULL, handoff_setup, h), 0);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_EQ(h->setup_ret, 0);
+	ASSERT_EQ(h->args.cpages, REMAP_PAGES);
+
+	ASSERT_EQ(pthread_create(&t, NULL, handoff_fork, h), 0);
+	usleep(200000);
+	ASSERT_EQ(__atomic_load_n(&h->forked, __ATOMIC_ACQUIRE), 0);	/* still waiting */
+	finalized_at = now_s();
+	{
+		pthread_t f;
+
+		ASSERT_EQ(pthread_create(&f, NULL, handoff_finalize, h), 0);
+		ASSERT_EQ(pthread_join(f, NULL), 0);
+	}
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_GE(h->forked_at, finalized_at);
+	check(handoff_buffer->ptr, REMAP_PAGES, 21);
+	hmm_buffer_free(handoff_buffer);
+	free(h);
+	api.close(fd);
+}
+
 /* --- fork while a command runs ------------------------------------------------ */
 
 #define BUSY_PAGES	2048UL

@@ -97,6 +97,13 @@ struct uhmm_migrate_vma {
  * @args->npages; clears @args->dst.
  *
  * Starts the fault engine on first use and registers the range with it.
+ *
+ * What setup holds until finalize, when it collected a page (cpages > 0):
+ * the collected pages, locked, and a hold on fork(): a fork() from any
+ * thread waits until uhmm_migrate_vma_finalize() (and logs every 10 s that
+ * it waits).  uhmm_migrate_vma_pages() and _finalize() may run on another
+ * thread than setup; every setup that collected a page must be finalized.
+ * No mutex of the library is held in between, only the page locks.
  * Context: may sleep; not from a signal handler.
  * Return: 0 (even if nothing was collected), or
  * -EINVAL: NULL @args, @src or @dst, an unaligned or empty range, a range not
@@ -138,7 +145,8 @@ void uhmm_migrate_vma_finalize(struct uhmm_migrate_vma *args);
  * unmapped from the address that holds it, and marked MIGRATE; idle pages
  * get src 0.  The driver then allocates system pages (uhmm_alloc_page()),
  * copies, and calls uhmm_migrate_device_pages() and
- * uhmm_migrate_device_finalize() with the same arrays.
+ * uhmm_migrate_device_finalize() with the same arrays; in between it holds
+ * the pages and fork(), as uhmm_migrate_vma_setup() does.
  * Return: 0; -EINVAL for NULL @src_pfns or a range without pgmap.
  */
 int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long start,

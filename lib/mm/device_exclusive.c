@@ -110,9 +110,9 @@ UHMM_EXPORT struct uhmm_page *uhmm_make_device_exclusive(unsigned long addr, voi
 			errno = ENOMEM;
 			return NULL;
 		}
-		pthread_rwlock_rdlock(&mm_fork_lock);
+		mm_fork_enter();
 		ret = take_page(addr, slot, owner);
-		pthread_rwlock_unlock(&mm_fork_lock);
+		mm_fork_exit();
 		if (!ret) {
 			uhmm_get_page(slot);	/* the caller's */
 			uhmm_lock_page(slot);

@@ -22,7 +22,7 @@
  * child handler opens a new userfaultfd, registers the same ranges again and
  * starts its own thread; the child's copy of the driver's memory and of
  * uhmm's tables then serves its faults, so parent and child each see their
- * own private copy.  fork() waits for migrations in flight (mm_fork_lock).
+ * own private copy.  fork() waits for migrations in flight (fork_gate.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -259,7 +259,7 @@ static void fork_prepare(void)
 	fork_invalidate();
 	mn_fork_quiesce();
 	mm_regs_lock();
-	pthread_rwlock_wrlock(&mm_fork_lock);
+	mm_fork_close();
 	pthread_mutex_lock(&pt_lock);
 	mn_fork_prepare();
 }
@@ -270,7 +270,7 @@ static void fork_parent(void)
 		return;
 	mn_fork_parent();
 	pthread_mutex_unlock(&pt_lock);
-	pthread_rwlock_unlock(&mm_fork_lock);
+	mm_fork_open();
 	mm_regs_unlock();
 }
 
@@ -281,7 +281,7 @@ static void fork_child(void)
 	vma_fork_child();
 	if (engine_state != 1)
 		return;
-	pthread_rwlock_init(&mm_fork_lock, NULL);
+	mm_fork_gate_child();
 	pt_fork_child();
 	mn_fork_child();
 	pthread_mutex_init(&engine_lock, NULL);

@@ -57,7 +57,7 @@ static void defer_put(struct uhmm_page *page)
 }
 
 /*
- * The puts call drivers' page_free(): under mm_fork_lock, so that fork()
+ * The puts call drivers' page_free(): holding a fork gate reference, so that fork()
  * never copies a driver lock this thread holds in the middle of one.
  */
 void mm_put_deferred(void)
@@ -65,7 +65,7 @@ void mm_put_deferred(void)
 	struct uhmm_page **pages;
 	size_t n, i;
 
-	pthread_rwlock_rdlock(&mm_fork_lock);
+	mm_fork_enter();
 	pthread_mutex_lock(&pt_lock);
 	pages = deferred;
 	n = nr_deferred;
@@ -74,7 +74,7 @@ void mm_put_deferred(void)
 	pthread_mutex_unlock(&pt_lock);
 	for (i = 0; i < n; i++)
 		uhmm_put_page(pages[i]);
-	pthread_rwlock_unlock(&mm_fork_lock);
+	mm_fork_exit();
 	free(pages);
 }
 
@@ -380,13 +380,13 @@ bool handle_mm_fault(unsigned long addr, unsigned int uflags, pid_t tid)
 	uintptr_t pte;
 
 	addr = ALIGN_DOWN(addr, UHMM_PAGE_SIZE);
-	pthread_rwlock_rdlock(&mm_fork_lock);
+	mm_fork_enter();
 again:
 	pthread_mutex_lock(&pt_lock);
 	pte = pt_get(addr);
 	if (pte_is_migration(pte)) {
 		pthread_mutex_unlock(&pt_lock);
-		pthread_rwlock_unlock(&mm_fork_lock);
+		mm_fork_exit();
 		return false;
 	}
 	if (!pte) {
@@ -447,6 +447,6 @@ again:
 	 */
 	mm_wake(addr, UHMM_PAGE_SIZE);
 out:
-	pthread_rwlock_unlock(&mm_fork_lock);
+	mm_fork_exit();
 	return true;
 }

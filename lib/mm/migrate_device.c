@@ -259,7 +259,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 			return -ENOMEM;
 	}
 
-	pthread_rwlock_rdlock(&mm_fork_lock);
+	mm_fork_enter();
 	pthread_mutex_lock(&pt_lock);
 	/*
 	 * An unmap applied since the registration took it away: a mapping now
@@ -293,7 +293,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 		collect_system(args, cand);
 	free(cand);
 	if (!args->cpages)
-		pthread_rwlock_unlock(&mm_fork_lock);
+		mm_fork_exit();
 	return 0;
 }
 
@@ -483,7 +483,7 @@ static unsigned long finalize_run_to_ram(struct uhmm_migrate_vma *args, unsigned
 static void finalize_done(unsigned long collected)
 {
 	if (collected)
-		pthread_rwlock_unlock(&mm_fork_lock);
+		mm_fork_exit();
 }
 
 UHMM_EXPORT void uhmm_migrate_vma_finalize(struct uhmm_migrate_vma *args)
@@ -567,7 +567,7 @@ UHMM_EXPORT int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long
 	if (!src_pfns || !npages || !uhmm_pfn_to_page(start))
 		return -EINVAL;
 	evict_invalidate(start, npages);
-	pthread_rwlock_rdlock(&mm_fork_lock);
+	mm_fork_enter();
 	for (i = 0; i < npages; i++) {
 		struct uhmm_page *page = uhmm_pfn_to_page(start + i);
 		bool write = true, mapped = false;
@@ -593,7 +593,7 @@ UHMM_EXPORT int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long
 		collected++;
 	}
 	if (!collected)
-		pthread_rwlock_unlock(&mm_fork_lock);
+		mm_fork_exit();
 	return 0;
 }
 

@@ -14,7 +14,7 @@
  * layer: memremap
  * layer: sysmem
  * layer: userfaultfd
- * layer: fault_inject pgtable vma sparse memmap init_mm
+ * layer: fault_inject fork_gate pgtable vma sparse memmap init_mm
  *
  * The API files call the engine's start; the engine (the handler thread)
  * resolves faults (memory), applies events, and hands invalidations to the
@@ -26,9 +26,11 @@
  * Lock ordering (outer first; a thread holding one takes only those below):
  *
  *   reg_lock			userfaultfd.c: one registration at a time
- *     mm_fork_lock		init_mm.c: read by faults, migrations and deferred
- *				puts, written by fork(); never taken with reg_lock
- *				wanted later (migrations register first)
+ *     the fork gate		fork_gate.c: a reference, not a lock, held by
+ *				faults, migrations (setup to finalize) and
+ *				deferred puts; fork() closes it under reg_lock,
+ *				so none wants reg_lock later (migrations
+ *				register first)
  *       page lock		uhmm_lock_page(): a fault's page, a migration's pages
  *         pt_lock		pgtable.c: uhmm's entries, the registration table,
  *				the engine's reads and events
@@ -210,9 +212,18 @@ struct mm_engine {
 	uint64_t features;
 };
 extern struct mm_engine mm_engine;
-extern pthread_rwlock_t mm_fork_lock;	/* held for read by migrations and faults */
 extern __thread bool mm_engine_thread;	/* set in the engine's thread */
 bool mm_in_engine_thread(void);
+
+/*
+ * fork_gate.c: a reference held by each migration (setup to finalize, from
+ * any thread), fault and deferred put; fork() waits for none in flight.
+ */
+void mm_fork_enter(void);
+void mm_fork_exit(void);
+void mm_fork_close(void);
+void mm_fork_open(void);
+void mm_fork_gate_child(void);
 
 /* engine.c: the handler thread */
 int mm_engine_start(void);
