@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <uhmm/log.h>
 
@@ -37,10 +38,15 @@ void uhmm_vlog(int level, const char *fmt, va_list ap)
 	uhmm_log_fn fn;
 	void *data;
 	char msg[512];
+	size_t len;
 
 	if (level > atomic_load(&log_level))
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* A printk habit: the callback gets no trailing newline (log.h). */
+	len = strlen(msg);
+	while (len && msg[len - 1] == '\n')
+		msg[--len] = '\0';
 	pthread_mutex_lock(&log_lock);
 	fn = log_fn;
 	data = log_data;

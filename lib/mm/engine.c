@@ -214,14 +214,14 @@ static void *engine_thread(void *arg)
 		}
 		n = engine_read(fd);
 		if (n < 0) {
-			pr_err("fault engine: read: %s\n", strerror((int)-n));
+			pr_err("fault engine: read: %s", strerror((int)-n));
 			break;
 		}
 		if (!waiting)
 			waited = 0;
 		else if (++waited == 10000)
 			pr_warn("CPU faults have waited 10 s for migrations of their pages to "
-				"finish\n");
+				"finish");
 		waiting = false;
 		for (todo = pending.tail - pending.head; todo; todo--) {
 			struct uffd_msg msg = pending.msgs[pending.head++];
@@ -295,7 +295,7 @@ static void fork_child(void)
 		ret = engine_thread_start();
 	if (ret < 0) {
 		pr_err("the fault engine cannot restart in the child (%s): pages in device "
-		       "memory are not reachable there\n", strerror(-ret));
+		       "memory are not reachable there", strerror(-ret));
 		engine_state = ret;
 	}
 }

@@ -310,7 +310,7 @@ static void fault_failed(unsigned long addr, pid_t tid)
 	if (last_failure.tid == tid && last_failure.addr == addr) {
 		if (thread_waits_for_fault(tid)) {
 			last_failure.tid = 0;
-			pr_err("CPU fault at %#lx could not be resolved: SIGBUS to thread %d\n",
+			pr_err("CPU fault at %#lx could not be resolved: SIGBUS to thread %d",
 			       addr, (int)tid);
 			syscall(SYS_tgkill, getpid(), tid, SIGBUS);
 		}

@@ -149,7 +149,7 @@ UHMM_EXPORT long uhmm_access_process_vm(unsigned long addr, void *buf, unsigned 
 
 		if (!__atomic_exchange_n(&told, true, __ATOMIC_RELAXED))
 			pr_err("process_vm_%s failed (%s): uhmm devices cannot reach process "
-			       "memory here\n", write ? "writev" : "readv", strerror(errno));
+			       "memory here", write ? "writev" : "readv", strerror(errno));
 		return -EFAULT;
 	}
 	access_failed(addr + (n > 0 ? (unsigned long)n : 0), write);

@@ -111,7 +111,7 @@ static void *map_registered(int uffd, size_t len, const char *what)
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg)) {
 		int err = errno;
 
-		pr_err("cannot register the %s with userfaultfd: %s\n", what, strerror(err));
+		pr_err("cannot register the %s with userfaultfd: %s", what, strerror(err));
 		munmap(p, len);
 		errno = err;
 		return MAP_FAILED;

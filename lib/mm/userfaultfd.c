@@ -115,7 +115,7 @@ int mm_uffd_open(void)
 
 	fd = uffd_open(&user_only);
 	if (fd < 0) {
-		pr_err("userfaultfd is not available (%s): the fault engine cannot start%s\n",
+		pr_err("userfaultfd is not available (%s): the fault engine cannot start%s",
 		       strerror(-fd), fd == -EPERM ?
 		       "; allow it with sysctl vm.unprivileged_userfaultfd=1 or access to /dev/userfaultfd" :
 		       fd == -ENOSYS ? "; the kernel was built without CONFIG_USERFAULTFD" : "");
@@ -124,13 +124,13 @@ int mm_uffd_open(void)
 	ret = uffd_api(fd, 0, &available);
 	close(fd);
 	if (ret) {
-		pr_err("UFFDIO_API failed: %s\n", strerror(-ret));
+		pr_err("UFFDIO_API failed: %s", strerror(-ret));
 		return ret;
 	}
 	missing = (ENGINE_FEATURES | STAGE_FEATURES) & ~available;
 	if (missing) {
 		pr_err("this kernel's userfaultfd lacks features the fault engine needs "
-		       "(mask %#llx%s); Linux 6.8 or later has them\n", (unsigned long long)missing,
+		       "(mask %#llx%s); Linux 6.8 or later has them", (unsigned long long)missing,
 		       missing & UFFD_FEATURE_MOVE ? ": UFFDIO_MOVE" : "");
 		return -EOPNOTSUPP;
 	}
@@ -144,7 +144,7 @@ int mm_uffd_open(void)
 		return mm_engine.stage_uffd;
 	if (user_only)
 		pr_warn("userfaultfd is limited to user-mode faults here: a system call "
-			"that touches a page in device memory fails with EFAULT\n");
+			"that touches a page in device memory fails with EFAULT");
 	mm_engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (mm_engine.pagemap_fd < 0)
 		return -errno;
@@ -223,7 +223,7 @@ long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, 
 		if (extra)
 			mm_count(moves_undercounted, 1);
 		if (extra && !__atomic_exchange_n(&told, true, __ATOMIC_RELAXED))
-			pr_info("UFFDIO_MOVE moved %lu bytes more than it reported; counting from the page tables\n",
+			pr_info("UFFDIO_MOVE moved %lu bytes more than it reported; counting from the page tables",
 				extra);
 		moved += extra;
 	}
@@ -493,7 +493,7 @@ int mm_register_range(unsigned long start, unsigned long end, unsigned int modes
 			mm_inject_delay(UHMM_DELAY_REGISTER);
 			ret = uffd_register(addr, next, have | modes);
 			if (ret) {
-				pr_debug("cannot register %#lx-%#lx with userfaultfd: %s\n",
+				pr_debug("cannot register %#lx-%#lx with userfaultfd: %s",
 					 addr, next, strerror(-ret));
 				break;
 			}
