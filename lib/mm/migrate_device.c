@@ -80,11 +80,11 @@ static bool unshare_page(unsigned long addr)
 
 /*
  * Where the migration entry of page @i is now: its address, or where
- * mremap() moved it meanwhile; 0 if it is gone (unmapped).  pt_lock held.
+ * mremap() moved it meanwhile; 0 if it is gone (unmapped).  pt_lock held
+ * (pt_find_migration() checks).
  */
 static unsigned long entry_addr(const struct uhmm_migrate_vma *args, unsigned long i)
 {
-	lockdep_assert_held(&pt_lock);
 	return pt_find_migration(args->start + (i << UHMM_PAGE_SHIFT), &args->src[i]);
 }
 
@@ -92,7 +92,6 @@ static unsigned long entry_addr(const struct uhmm_migrate_vma *args, unsigned lo
 static unsigned long still_claimed(const struct uhmm_migrate_vma *args, const unsigned char *cand,
 				   unsigned long i)
 {
-	lockdep_assert_held(&pt_lock);
 	return cand[i] ? entry_addr(args, i) : 0;
 }
 
