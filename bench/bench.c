@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* `uhmm bench`: run the benchmarks, print a table or JSON. */
+/* The benchmarks' runner, called by `uhmm bench`: print a table or JSON. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "bench.h"
-#include "uhmm.h"
 
 double bench_now_ns(void)
 {
@@ -74,7 +74,7 @@ static void print_json(const struct bench_ctx *ctx)
 	printf("]\n");
 }
 
-int cmd_bench(int argc, char **argv)
+int bench_run(const struct bench_opts *opts)
 {
 	static const struct {
 		const char *name;
@@ -86,32 +86,17 @@ int cmd_bench(int argc, char **argv)
 		{ "hmm", bench_hmm },
 	};
 	struct bench_result results[64];
-	struct bench_ctx ctx = { .runs = 5, .results = results, .max_results = 64 };
-	const char *filter = NULL;
-	bool json = false;
+	struct bench_ctx ctx = {
+		.opts = opts, .runs = opts->runs, .results = results, .max_results = 64,
+	};
 	size_t s;
-	int i;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
-			ctx.runs = atoi(argv[++i]);
-		} else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
-			filter = argv[++i];
-		} else {
-			fprintf(stderr, "usage: uhmm bench [--json] [--runs N] [--filter NAME]\n");
-			return 2;
-		}
-	}
-	if (ctx.runs < 1 || ctx.runs > 1000) {
-		fprintf(stderr, "uhmm bench: --runs must be 1 to 1000\n");
-		return 2;
-	}
+	if (opts->runs < 1 || opts->runs > 1000 || !opts->find_module)
+		return -EINVAL;
 	for (s = 0; s < sizeof(suites) / sizeof(suites[0]); s++)
-		if (!filter || strstr(suites[s].name, filter))
+		if (!opts->filter || strstr(suites[s].name, opts->filter))
 			suites[s].fn(&ctx);
-	if (json)
+	if (opts->json)
 		print_json(&ctx);
 	else
 		print_table(&ctx);

@@ -8,6 +8,7 @@
 #define UHMM_BENCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct bench_result {
 	char name[64];
@@ -18,7 +19,23 @@ struct bench_result {
 	const char *target;	/* the goal, in words */
 };
 
+/*
+ * What the caller (the uhmm CLI) asks for.  find_module() locates a driver
+ * module by name (0 with @path filled, or -errno): bench/ sits below the
+ * CLI and learns where modules live only through it.
+ */
+struct bench_opts {
+	int runs;		/* 1..1000 */
+	const char *filter;	/* run suites whose name contains it; NULL: all */
+	bool json;
+	int (*find_module)(const char *name, char *path, size_t len);
+};
+
+/* Run the benchmarks and print a table or JSON on stdout; 0 or -EINVAL. */
+int bench_run(const struct bench_opts *opts);
+
 struct bench_ctx {
+	const struct bench_opts *opts;
 	int runs;
 	struct bench_result *results;
 	int nr_results;
@@ -37,7 +54,7 @@ struct bench_dmirror {
 	int (*ioctl)(int fd, unsigned long request, struct hmm_dmirror_cmd *cmd);
 	int fd;
 };
-int bench_dmirror_open(struct bench_dmirror *d);
+int bench_dmirror_open(struct bench_ctx *ctx, struct bench_dmirror *d);
 int bench_dmirror_cmd(struct bench_dmirror *d, unsigned long request, void *addr,
 		      unsigned long len);
 void *bench_map(unsigned long len);	/* anonymous memory, or exit */

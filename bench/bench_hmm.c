@@ -97,7 +97,7 @@ void bench_hmm(struct bench_ctx *ctx)
 	char *p, *dst;
 	int i, fd = -1, ret;
 
-	ret = bench_dmirror_open(&d);
+	ret = bench_dmirror_open(ctx, &d);
 	if (ret) {
 		fprintf(stderr, "uhmm bench: hmm: skipped, the fault engine or dmirror is "
 			"unavailable (%s)\n", strerror(-ret));

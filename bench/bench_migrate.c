@@ -27,13 +27,12 @@
 
 #include "dmirror/hmm_dmirror.h"
 #include "bench.h"
-#include "uhmm.h"
 
 #define PAGE		4096UL
 #define FAULT_PAGES	4096UL
 #define BIG		(256UL << 20)
 
-int bench_dmirror_open(struct bench_dmirror *d)
+int bench_dmirror_open(struct bench_ctx *ctx, struct bench_dmirror *d)
 {
 	dmirror_open_fn open_fn;
 	char path[4096];
@@ -43,7 +42,7 @@ int bench_dmirror_open(struct bench_dmirror *d)
 	if (ret)
 		return ret;
 	if (!uhmm_module_find("dmirror")) {
-		ret = find_module_file("dmirror", path, sizeof(path));
+		ret = ctx->opts->find_module("dmirror", path, sizeof(path));
 		if (!ret)
 			ret = uhmm_module_load(path, NULL);
 		if (ret)
@@ -248,7 +247,7 @@ void bench_migrate(struct bench_ctx *ctx)
 	struct bench_dmirror d;
 	int i, ret;
 
-	ret = bench_dmirror_open(&d);
+	ret = bench_dmirror_open(ctx, &d);
 	if (ret) {
 		fprintf(stderr, "uhmm bench: migrate: skipped, the fault engine or dmirror is "
 			"unavailable (%s)\n", strerror(-ret));
