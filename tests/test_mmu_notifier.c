@@ -5,6 +5,7 @@
  * old state can commit, and the sequence protocol holds under threads.
  */
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,6 +514,87 @@ TEST(bad_input)
 	ASSERT_EQ(uhmm_access_process_vm(0x10, NULL, 1, false), -EINVAL);
 	ASSERT_EQ(uhmm_access_process_vm(0x10, pfns, 1, false), -EFAULT);
 	recorder_free(r);
+}
+
+/*
+ * A notifier that is slow to let the CPU take an exclusive page back: it
+ * says so, then sleeps, so the test can unmap the page meanwhile.
+ */
+static int slow_revoke_started;
+
+static bool slow_revoke(struct uhmm_mmu_interval_notifier *sub,
+			const struct uhmm_mmu_notifier_range *range, unsigned long cur_seq)
+{
+	uhmm_mmu_interval_set_seq(sub, cur_seq);
+	if (range->event == UHMM_MMU_NOTIFY_EXCLUSIVE && !range->owner) {
+		__atomic_store_n(&slow_revoke_started, 1, __ATOMIC_RELEASE);
+		usleep(200 * 1000);
+	}
+	return true;
+}
+
+static __thread sigjmp_buf segv_jmp;
+static __thread volatile int segv_armed;
+
+static void segv_handler(int sig)
+{
+	if (!segv_armed)
+		_exit(128 + sig);
+	siglongjmp(segv_jmp, 1);
+}
+
+static void *touch_or_segv(void *arg)
+{
+	volatile char *p = arg;
+
+	segv_armed = 1;
+	if (!sigsetjmp(segv_jmp, 1))
+		(void)*p;	/* a fault that the unmap ends with SIGSEGV */
+	segv_armed = 0;
+	return NULL;
+}
+
+/*
+ * The CPU takes an exclusive page back while another thread unmaps it: the
+ * page is freed (not leaked with the exclusive entry's reference), and the
+ * faulting thread is woken, to find the address gone.
+ */
+TEST(exclusive_revoke_racing_munmap_frees_the_page)
+{
+	static const struct uhmm_mmu_interval_notifier_ops slow_ops = {
+		.invalidate = slow_revoke,
+	};
+	struct uhmm_mmu_interval_notifier sub;
+	struct sigaction sa = { .sa_handler = segv_handler }, old;
+	struct timespec until;
+	struct uhmm_page *page;
+	static int owner;
+	pthread_t t;
+	char *p;
+
+	require_fault_engine();
+	ASSERT_EQ(system_pages_settled(), 0);
+	p = buffer(MAP_PRIVATE);
+	ASSERT_EQ(uhmm_mmu_interval_notifier_insert(&sub, (uintptr_t)p, SIZE, &slow_ops), 0);
+	page = uhmm_make_device_exclusive((uintptr_t)p, &owner);
+	ASSERT_NONNULL(page);
+	uhmm_unlock_page(page);
+	uhmm_put_page(page);
+	ASSERT_EQ(mm_stats().system_pages, 1);
+
+	__atomic_store_n(&slow_revoke_started, 0, __ATOMIC_RELAXED);
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(SIGSEGV, &sa, &old), 0);
+	ASSERT_EQ(pthread_create(&t, NULL, touch_or_segv, p), 0);
+	while (!__atomic_load_n(&slow_revoke_started, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	ASSERT_EQ(munmap(p, SIZE), 0);	/* while the notifier sleeps */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	ASSERT_EQ(pthread_timedjoin_np(t, NULL, &until), 0);	/* else: never woken */
+	sigaction(SIGSEGV, &old, NULL);
+	ASSERT_EQ(system_pages_settled(), 0);
+	uhmm_mmu_interval_notifier_remove(&sub);
 }
 
 /* make_device_exclusive() says EXCLUSIVE with its owner; the CPU taking it back, without. */

@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +164,8 @@ static ssize_t engine_read(int fd)
 		else
 			engine_event(&msgs[i]);
 	}
+	if (n)
+		mm_uffd_events_read();
 	mn_events_end();
 	pthread_mutex_unlock(&pt_lock);
 	mm_inject_delay(UHMM_DELAY_UNMAP_PUT);
@@ -173,16 +174,17 @@ static ssize_t engine_read(int fd)
 }
 
 /*
- * The transport's event reader (mm_uffd_drain()): an ioctl said -EAGAIN, an
- * event must be read first.  The engine thread reads it itself; any other
- * thread lets the engine thread get to it.
+ * The transport's event reader for the engine's own thread
+ * (mm_uffd_wait_event()): an ioctl it made said -EAGAIN, and no other
+ * thread reads for it.  The event may not be queued yet: wait for it a
+ * little, then read what there is.
  */
 static void engine_drain(void)
 {
-	if (mm_in_engine_thread())
-		engine_read(mm_engine.uffd);
-	else
-		sched_yield();
+	struct pollfd pfd = { .fd = mm_engine.uffd, .events = POLLIN };
+
+	poll(&pfd, 1, 1);
+	engine_read(mm_engine.uffd);
 }
 
 static void *engine_thread(void *arg)

@@ -22,33 +22,6 @@
 #include "../core/internal.h"
 #include "mm_internal.h"
 
-/* From Linux 6.7's <linux/fs.h>; Debian 12's headers predate it. */
-struct uhmm_page_region {
-	uint64_t start;
-	uint64_t end;
-	uint64_t categories;
-};
-
-struct uhmm_pm_scan_arg {
-	uint64_t size;
-	uint64_t flags;
-	uint64_t start;
-	uint64_t end;
-	uint64_t walk_end;
-	uint64_t vec;
-	uint64_t vec_len;
-	uint64_t max_pages;
-	uint64_t category_inverted;
-	uint64_t category_mask;
-	uint64_t category_anyof_mask;
-	uint64_t return_mask;
-};
-
-#define UHMM_PAGEMAP_SCAN	_IOWR('f', 16, struct uhmm_pm_scan_arg)
-#define PAGE_IS_PRESENT		(1 << 3)
-#define PAGE_IS_SWAPPED		(1 << 4)
-#define PAGE_IS_PFNZERO		(1 << 5)
-#define PAGE_IS_HUGE		(1 << 6)
 #define SCAN_CATEGORIES		(PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO | PAGE_IS_HUGE)
 #define SCAN_VEC		128
 
@@ -210,7 +183,7 @@ static void protect_zero_pages(struct hmm_walk *w, unsigned long start, unsigned
 static int walk_mapping(struct hmm_walk *w, unsigned long *addrp, unsigned long end)
 {
 	struct uhmm_hmm_range *range = w->range;
-	struct uhmm_page_region vec[SCAN_VEC] = { { 0 } };	/* filled by the kernel */
+	struct pagemap_region vec[SCAN_VEC] = { { 0 } };	/* filled by the kernel */
 	unsigned long addr = *addrp, scan = addr, fault_start = 0;
 	size_t p = 0;
 	int fault_kind = 0, ret = 0;
@@ -224,15 +197,15 @@ static int walk_mapping(struct hmm_walk *w, unsigned long *addrp, unsigned long 
 		return -ENOMEM;
 
 	while (scan < end) {
-		struct uhmm_pm_scan_arg arg = {
+		struct pagemap_scan_arg arg = {
 			.size = sizeof(arg), .start = scan, .end = end,
 			.vec = (uintptr_t)vec, .vec_len = SCAN_VEC,
 			.return_mask = SCAN_CATEGORIES,
 		};
-		long n = ioctl(mm_engine.pagemap_fd, UHMM_PAGEMAP_SCAN, &arg), r;
+		long n = pagemap_scan(&arg), r;
 
 		if (n < 0)
-			return errno == EINTR ? -EAGAIN : -errno;
+			return n == -EINTR ? -EAGAIN : n;
 		/* Pages the scan did not list hold nothing (categories 0). */
 		for (r = 0; r <= n; r++) {
 			unsigned long rs = r < n ? vec[r].start : arg.walk_end;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The process's memory state that every layer of lib/mm reads: the
- * engine's file descriptors, the counters, and which thread
+ * engine's userfaultfds, the counters, and which thread
  * is the engine's (the kernel's init_mm, in spirit: data, no code that
  * calls anything).
  */
@@ -10,7 +10,7 @@
 
 #include "mm_internal.h"
 
-struct mm_engine mm_engine = { .uffd = -1, .stage_uffd = -1, .pagemap_fd = -1 };
+struct mm_engine mm_engine = { .uffd = -1, .stage_uffd = -1 };
 struct mm_counters mm_counters;
 __thread bool mm_engine_thread;
 

@@ -145,6 +145,50 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
 	pt_for_each(from, from + len, remap_one, &r);
 }
 
+/* --- a staged frame goes back into the mapping ------------------------------ */
+
+/*
+ * Puts the frame of staging page @page at the address @find(@arg) gives
+ * for the entry that holds its place (a migration entry, an exclusive
+ * entry), and clears the entry.  pt_lock held.  While the kernel has an
+ * unmap or remap of the mapping unread, it moves nothing (-EAGAIN, or
+ * -ENOENT at an address mremap() has just moved): then this sleeps until
+ * the engine has read it, pt_lock dropped meanwhile, and asks @find again,
+ * since the event may have moved or removed the entry.  It waits as long as
+ * that takes, logging every 10 s: giving up would lose the page.  The frame
+ * stays in its slot if the mapping is gone for good (-ENOENT) or an
+ * mprotect() made it unlike the staging area (it was copied).
+ * Returns the entry's address, or 0 if @find found no entry.
+ */
+unsigned long mm_install_staged(struct uhmm_page *page, unsigned long (*find)(void *arg),
+				void *arg)
+{
+	struct mm_event_wait wait = { 0 };
+	unsigned long addr;
+	long moved;
+
+	lockdep_assert_held(&pt_lock);
+	for (;;) {
+		addr = find(arg);
+		if (!addr)
+			return 0;
+		moved = mm_install_frame(addr, page);
+		if (moved == -ENOENT && sysmem_event_pending())
+			moved = -EAGAIN;	/* moved by an mremap() not read yet */
+		if (moved != -EAGAIN)
+			break;
+		mm_uffd_wait_event(&wait, addr);
+	}
+	/* -ENOENT: the mapping is gone, its event read or never to come. */
+	WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != 0,
+	     "page at %#lx lost: UFFDIO_MOVE: %ld (pagemap %#llx)", addr, moved,
+	     (unsigned long long)pagemap_entry(addr));
+	if (moved == (long)UHMM_PAGE_SIZE)
+		page_flag_clear(page, PG_SYS_POPULATED);
+	pt_set(addr, 0);
+	return addr;
+}
+
 /* --- exclusive access: a CPU access takes the page back ---------------------- */
 
 /*
@@ -156,40 +200,35 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
  * waiting on the address.
  */
 
-/* After the ops ran: the frame goes back to the page's address. */
+/* Where exclusive page @arg's entry is now (mremap() may have moved it); 0: gone. */
+static unsigned long exclusive_entry_addr(void *arg)
+{
+	struct uhmm_page *page = arg;
+	unsigned long addr = page->index;
+
+	/* Unmapped meanwhile: exclusive_unmapped() freed it. */
+	return pte_exclusive_page(pt_get(addr)) == page ? addr : 0;
+}
+
+/*
+ * After the ops ran for a CPU access at @addr: the frame goes back to the
+ * page's address (where mremap() moved it, if it did), and the exclusive
+ * entry's reference goes.  If the address was unmapped meanwhile,
+ * exclusive_unmapped() left that reference for this to put.
+ */
 static void exclusive_restore(unsigned long addr, void *data)
 {
 	struct uhmm_page *page = data;
-	long moved = 0;
-	int tries;
+	unsigned long now;
 
-	(void)addr;
-	for (tries = 0; tries < 100000; tries++) {
-		pthread_mutex_lock(&pt_lock);
-		addr = page->index;	/* mremap() may have moved it */
-		if (pte_exclusive_page(pt_get(addr)) != page) {
-			/* Unmapped meanwhile: exclusive_unmapped() freed it. */
-			pthread_mutex_unlock(&pt_lock);
-			return;
-		}
-		moved = mm_install_frame(addr, page);
-		if (moved == -EAGAIN) {
-			pthread_mutex_unlock(&pt_lock);
-			mm_uffd_drain();
-			continue;
-		}
-		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != 0,
-		     "exclusive page at %#lx lost: UFFDIO_MOVE: %ld", addr, moved);
-		if (moved == (long)UHMM_PAGE_SIZE)
-			page_flag_clear(page, PG_SYS_POPULATED);
-		page_flag_clear(page, PG_EXCL_REVOKING);
-		page->mapping = NULL;
-		pt_set(addr, 0);
-		pthread_mutex_unlock(&pt_lock);
-		break;
-	}
-	uhmm_put_page(page);	/* the exclusive entry's reference */
-	mm_wake(addr, UHMM_PAGE_SIZE);
+	pthread_mutex_lock(&pt_lock);
+	now = mm_install_staged(page, exclusive_entry_addr, page);
+	page_flag_clear(page, PG_EXCL_REVOKING);
+	page->mapping = NULL;
+	pthread_mutex_unlock(&pt_lock);
+	uhmm_put_page(page);
+	/* Gone: the thread that faulted at @addr still waits, to find it unmapped. */
+	mm_wake(now ? now : addr, UHMM_PAGE_SIZE);
 }
 
 void exclusive_fault(unsigned long addr, struct uhmm_page *page)

@@ -51,16 +51,6 @@ static bool device_page_selected(const struct uhmm_migrate_vma *args,
 	return false;
 }
 
-/* The raw /proc/self/pagemap entry of @addr, for a warning; 0 if unreadable. */
-static uint64_t pagemap_entry(unsigned long addr)
-{
-	uint64_t ent;
-
-	if (pread(mm_engine.pagemap_fd, &ent, 8, (off_t)(addr >> UHMM_PAGE_SHIFT) * 8) != 8)
-		return 0;
-	return ent;
-}
-
 /*
  * A page that UFFDIO_MOVE refused as shared (copy-on-write after fork, or
  * KSM): a write fault gives this process its own copy.  MADV_POPULATE_WRITE
@@ -73,7 +63,7 @@ static uint64_t pagemap_entry(unsigned long addr)
  */
 static bool unshare_page(unsigned long addr)
 {
-	if (!(pagemap_entry(addr) & (3ULL << 62)))
+	if (!(pagemap_entry(addr) & PAGEMAP_THERE))
 		return false;
 	return madvise((void *)addr, UHMM_PAGE_SIZE, MADV_POPULATE_WRITE) == 0;
 }
@@ -110,7 +100,8 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 		     struct uhmm_page *run, unsigned char *skip)
 {
 	unsigned long n = args->npages, i = 0, j;
-	int again = 0, unshared = 0;
+	struct mm_event_wait wait = { 0 };
+	int unshared = 0;
 	bool single = false;
 
 	pthread_mutex_lock(&pt_lock);
@@ -134,7 +125,8 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 		}
 		if (moved > 0) {
 			i += moved >> UHMM_PAGE_SHIFT;
-			again = unshared = 0;
+			unshared = 0;
+			wait = (struct mm_event_wait){ 0 };
 			single = false;
 			continue;
 		}
@@ -145,13 +137,9 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 		}
 		if (moved == -ENOENT)	/* not watched after all */
 			mm_forget_range(addr, addr + UHMM_PAGE_SIZE);
-		if (moved == -EAGAIN && again++ < 1000) {
+		if (moved == -EAGAIN && wait.waits < MM_EVENT_WAITS_MAX) {
 			/* An event is unread: let the engine read it, then look again. */
-			pthread_mutex_unlock(&pt_lock);
-			if (again > 100)
-				usleep(100);
-			mm_uffd_drain();
-			pthread_mutex_lock(&pt_lock);
+			mm_uffd_wait_event(&wait, addr);
 			continue;
 		}
 		if (moved == -EBUSY && !unshared++) {
@@ -166,7 +154,8 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 		}
 		/* This page stays where it is; go on after it. */
 		skip[i++] = 1;
-		again = unshared = 0;
+		unshared = 0;
+		wait = (struct mm_event_wait){ 0 };
 		single = false;
 	}
 	pthread_mutex_unlock(&pt_lock);
@@ -338,48 +327,39 @@ static void release_page(struct uhmm_page *page, const struct uhmm_page *fault_p
  * leaves the address empty.  Returns true if @page took the address (and
  * with it the migration's reference).
  */
+struct migration_entry {
+	unsigned long home;
+	const unsigned long *src;
+};
+
+/* mm_install_staged()'s @find: where the migration entry is now. */
+static unsigned long migration_entry_addr(void *arg)
+{
+	const struct migration_entry *e = arg;
+
+	return pt_find_migration(e->home, e->src);
+}
+
 static bool install(unsigned long home, unsigned long *src, struct uhmm_page *page, bool write)
 {
+	struct migration_entry e = { .home = home, .src = src };
 	unsigned long addr;
 	bool taken = false;
-	long moved;
-	int tries;
 
-	for (tries = 0;; tries++) {
-		pthread_mutex_lock(&pt_lock);
-		addr = pt_find_migration(home, src);
-		if (!addr)
-			break;	/* unmapped meanwhile: the page goes */
-		if (!page) {
-			pt_set(addr, 0);
-			break;
-		}
-		if (uhmm_is_zone_device_page(page)) {
+	pthread_mutex_lock(&pt_lock);
+	if (page && !uhmm_is_zone_device_page(page)) {
+		/* Nothing else fills the address while the migration entry is there. */
+		mm_install_staged(page, migration_entry_addr, &e);
+	} else if ((addr = pt_find_migration(home, src))) {
+		if (page) {
 			pt_set(addr, pte_mk_device(page, write));
 			page->mapping = MM_MAPPING;
 			page->index = addr;
 			taken = true;
-			break;
+		} else {
+			pt_set(addr, 0);
 		}
-		/* Nothing else fills the address while the migration entry is there. */
-		moved = mm_install_frame(addr, page);
-		if (moved == -ENOENT && sysmem_event_pending())
-			moved = -EAGAIN;	/* moved by an mremap() not read yet */
-		if (moved == -EAGAIN && tries < 100000) {
-			/* An unmap or remap is pending: let it be applied, then look again. */
-			pthread_mutex_unlock(&pt_lock);
-			mm_uffd_drain();
-			continue;
-		}
-		/* -ENOENT: the mapping is gone, its event read or never to come. */
-		WARN(moved != (long)UHMM_PAGE_SIZE && moved != -ENOENT && moved != 0,
-		     "page at %#lx lost: UFFDIO_MOVE: %ld (pagemap %#llx)", addr, moved,
-		     (unsigned long long)pagemap_entry(addr));
-		if (moved == (long)UHMM_PAGE_SIZE)
-			page_flag_clear(page, PG_SYS_POPULATED);
-		pt_set(addr, 0);
-		break;
-	}
+	}	/* else unmapped meanwhile: the page goes */
 	pthread_mutex_unlock(&pt_lock);
 	return taken;
 }

@@ -14,7 +14,7 @@
  * layer: memremap
  * layer: sysmem
  * layer: userfaultfd
- * layer: fault_inject fork_gate pgtable vma sparse memmap init_mm
+ * layer: fault_inject fork_gate pgtable vma pagemap sparse memmap init_mm
  *
  * The API files call the engine's start; the engine (the handler thread)
  * resolves faults (memory), applies events, and hands invalidations to the
@@ -51,6 +51,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <uhmm/memremap.h>
 
@@ -204,11 +205,48 @@ void sysmem_scan_populated(struct uhmm_page *first, unsigned long n);
  */
 long mm_install_frame(unsigned long addr, struct uhmm_page *page);
 
+/*
+ * pagemap.c: /proc/self/pagemap, the kernel's page tables as it sees them.
+ * An entry has bit 63 set for a present page, 62 for a swapped one.
+ */
+#define PAGEMAP_THERE		(3ULL << 62)	/* present or swapped */
+int pagemap_open(void);
+void pagemap_close(void);
+/* The entries of the @n pages from @addr into @ents: 0, or -errno if unreadable. */
+int pagemap_read(unsigned long addr, unsigned long n, uint64_t *ents);
+/* The entry of @addr; 0 (nothing there) if unreadable. */
+uint64_t pagemap_entry(unsigned long addr);
+/* From Linux 6.7's <linux/fs.h>; Debian 12's headers predate it. */
+struct pagemap_region {
+	uint64_t start;
+	uint64_t end;
+	uint64_t categories;
+};
+struct pagemap_scan_arg {
+	uint64_t size;
+	uint64_t flags;
+	uint64_t start;
+	uint64_t end;
+	uint64_t walk_end;
+	uint64_t vec;
+	uint64_t vec_len;
+	uint64_t max_pages;
+	uint64_t category_inverted;
+	uint64_t category_mask;
+	uint64_t category_anyof_mask;
+	uint64_t return_mask;
+};
+#define PAGE_IS_PRESENT		(1 << 3)
+#define PAGE_IS_SWAPPED		(1 << 4)
+#define PAGE_IS_PFNZERO		(1 << 5)
+#define PAGE_IS_HUGE		(1 << 6)
+/* PAGEMAP_SCAN: the number of regions filled in, or -errno. */
+long pagemap_scan(struct pagemap_scan_arg *arg);
+
 /* init_mm.c: the state every layer reads */
 struct mm_engine {
 	int uffd;		/* the process's registered ranges */
 	int stage_uffd;		/* the sysmem staging area, no events */
-	int pagemap_fd;
 	uint64_t features;
 };
 extern struct mm_engine mm_engine;
@@ -232,10 +270,24 @@ int mm_engine_start(void);
 int mm_uffd_open(void);
 void mm_uffd_close(void);
 int mm_uffd_fork_child(void);
-/* How the transport gets an unread event read (the engine's reader). */
+/* How the engine's own thread gets an unread event read (the engine's reader). */
 void mm_set_event_reader(void (*fn)(void));
-/* An ioctl said -EAGAIN: have the event that must be read first read. */
-void mm_uffd_drain(void);
+/* The engine read messages; pt_lock held.  Wakes mm_uffd_wait_event(). */
+void mm_uffd_events_read(void);
+/* One caller's retries of an ioctl that said -EAGAIN; zero it before the first. */
+struct mm_event_wait {
+	unsigned int waits;
+	unsigned int logged;
+	struct timespec since;
+};
+/*
+ * An ioctl under pt_lock said -EAGAIN: let the engine read the event first.
+ * pt_lock held; dropped while it waits and taken again, so the caller looks
+ * at what it holds afresh.  Sleeps, and logs a wait that lasts.
+ */
+void mm_uffd_wait_event(struct mm_event_wait *w, unsigned long addr);
+/* For a caller that can give up safely (the page stays where it is): about 1 s. */
+#define MM_EVENT_WAITS_MAX	200
 #define MM_REG_MISSING	0x1	/* faults on absent pages: device pages live here */
 #define MM_REG_WP	0x2	/* write-protect faults; and events, for mirrors */
 struct mm_reg_range {
@@ -286,6 +338,14 @@ void exclusive_fault(unsigned long addr, struct uhmm_page *page);
 void exclusive_unmapped(unsigned long addr, struct uhmm_page *page);
 /* Before fork(): every exclusive page goes back, as the kernel's fork does. */
 void exclusive_revoke_all(void);
+
+/*
+ * memory.c: puts staging page @page's frame where @find(@arg) says its
+ * entry is now, waiting out unread events; pt_lock held (dropped while it
+ * waits).  Returns the entry's address, cleared, or 0 if there was none.
+ */
+unsigned long mm_install_staged(struct uhmm_page *page, unsigned long (*find)(void *arg),
+				void *arg);
 
 /* memory.c: resolving a fault */
 /* false: the page is migrating, hand the fault in again later */

@@ -421,14 +421,11 @@ void sysmem_scan_populated(struct uhmm_page *first, unsigned long n)
 
 		if (i % 512 == 0) {
 			unsigned long chunk = n - i < 512 ? n - i : 512;
-			off_t off = (off_t)(((unsigned long)slot_address(i0 + i)) >> UHMM_PAGE_SHIFT) * 8;
-
-			if (pread(mm_engine.pagemap_fd, buf, chunk * 8, off) != (ssize_t)(chunk * 8))
+			if (pagemap_read((unsigned long)slot_address(i0 + i), chunk, buf))
 				memset(buf, 0xff, sizeof(buf));	/* assume populated: safe */
 		}
 		ent = buf[i % 512];
-		/* present (bit 63) or swapped (bit 62) */
-		if (ent & (3ULL << 62))
+		if (ent & PAGEMAP_THERE)
 			page_flag_set(&first[i], PG_SYS_POPULATED);
 	}
 }

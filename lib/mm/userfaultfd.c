@@ -9,7 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -145,10 +145,7 @@ int mm_uffd_open(void)
 	if (user_only)
 		pr_warn("userfaultfd is limited to user-mode faults here: a system call "
 			"that touches a page in device memory fails with EFAULT");
-	mm_engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (mm_engine.pagemap_fd < 0)
-		return -errno;
-	return 0;
+	return pagemap_open();
 }
 
 void mm_uffd_close(void)
@@ -157,9 +154,8 @@ void mm_uffd_close(void)
 		close(mm_engine.uffd);
 	if (mm_engine.stage_uffd >= 0)
 		close(mm_engine.stage_uffd);
-	if (mm_engine.pagemap_fd >= 0)
-		close(mm_engine.pagemap_fd);
-	mm_engine.uffd = mm_engine.stage_uffd = mm_engine.pagemap_fd = -1;
+	pagemap_close();
+	mm_engine.uffd = mm_engine.stage_uffd = -1;
 }
 
 /* --- the ioctls the rest of lib/mm uses ----------------------------------- */
@@ -180,7 +176,6 @@ void mm_uffd_close(void)
 static unsigned long move_uncounted(unsigned long dst, unsigned long src, unsigned long done,
 				    unsigned long len)
 {
-	const uint64_t there = 3ULL << 62;	/* present or swapped */
 	uint64_t d[64], s[64];
 	unsigned long off = done, n, k;
 
@@ -188,13 +183,10 @@ static unsigned long move_uncounted(unsigned long dst, unsigned long src, unsign
 		n = (len - off) >> UHMM_PAGE_SHIFT;
 		if (n > 64)
 			n = 64;
-		if (pread(mm_engine.pagemap_fd, d, n * 8, (off_t)((dst + off) >> UHMM_PAGE_SHIFT) * 8) !=
-			    (ssize_t)(n * 8) ||
-		    pread(mm_engine.pagemap_fd, s, n * 8, (off_t)((src + off) >> UHMM_PAGE_SHIFT) * 8) !=
-			    (ssize_t)(n * 8))
+		if (pagemap_read(dst + off, n, d) || pagemap_read(src + off, n, s))
 			break;
 		for (k = 0; k < n; k++, off += UHMM_PAGE_SIZE)
-			if (!(d[k] & there) || (s[k] & there))
+			if (!(d[k] & PAGEMAP_THERE) || (s[k] & PAGEMAP_THERE))
 				return off - done;
 	}
 	return off - done;
@@ -217,7 +209,7 @@ long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, 
 		moved = (long)((len >> UHMM_PAGE_SHIFT) / 2) << UHMM_PAGE_SHIFT;
 		err = -EEXIST;
 	}
-	if (moved < (long)len && mm_engine.pagemap_fd >= 0) {
+	if (moved < (long)len) {
 		unsigned long extra = move_uncounted(dst, src, moved, len);
 
 		if (extra)
@@ -465,19 +457,18 @@ static int uffd_register(unsigned long start, unsigned long end, unsigned int mo
 int mm_register_range(unsigned long start, unsigned long end, unsigned int modes)
 {
 	unsigned long addr = start, next;
+	struct mm_event_wait wait = { 0 };
 	unsigned int have;
-	int ret = 0, tries = 0;
+	int ret = 0;
 	size_t i;
 
 	pthread_mutex_lock(&reg_lock);
 	pthread_mutex_lock(&pt_lock);
 	while (addr < end) {
 		if (ret == -EAGAIN) {
-			if (tries++ == 1000)
+			if (wait.waits == MM_EVENT_WAITS_MAX)
 				break;
-			pthread_mutex_unlock(&pt_lock);
-			mm_uffd_drain();
-			pthread_mutex_lock(&pt_lock);
+			mm_uffd_wait_event(&wait, addr);
 			ret = 0;
 		}
 		for (i = 0; i < nr_regs && regs[i].end <= addr; i++)
@@ -579,16 +570,66 @@ void mm_set_event_reader(void (*fn)(void))
 }
 
 /*
- * An ioctl said -EAGAIN: the kernel has an event (an unmap, a remap) that
- * must be read first.  The engine's reader reads it, or lets the engine's
- * thread get to it.
+ * The engine's reads, counted so a thread that must wait for one can sleep
+ * on the count instead of spinning.  Both under pt_lock, the lock every
+ * read and every ioctl that can say -EAGAIN is done under, so a read counted
+ * after the caller's -EAGAIN came after its ioctl.
  */
-void mm_uffd_drain(void)
+static unsigned long events_read;	/* pt_lock */
+static pthread_cond_t events_cond = PTHREAD_COND_INITIALIZER;	/* waits on pt_lock */
+
+void mm_uffd_events_read(void)
 {
-	if (event_reader)
+	lockdep_assert_held(&pt_lock);
+	events_read++;
+	pthread_cond_broadcast(&events_cond);
+}
+
+#define EVENT_WAIT_MIN_NS	20000L		/* the first sleep: 20 us */
+#define EVENT_WAIT_MAX_NS	5000000L	/* the longest: 5 ms */
+#define EVENT_WAIT_LOG_S	10
+
+/*
+ * An ioctl said -EAGAIN: the kernel has an unmap or remap of a watched
+ * mapping under way, and moves nothing until its event is read.  The
+ * engine's thread reads it itself (the registered reader).  Another thread
+ * sleeps until the engine has read something, or for a while: the kernel
+ * counts the event as under way from before it can be read until after the
+ * thread that unmapped runs again, so a read is not always what ends it.
+ * The sleep grows with @w->waits, and every EVENT_WAIT_LOG_S seconds the
+ * wait is logged with @addr.
+ */
+void mm_uffd_wait_event(struct mm_event_wait *w, unsigned long addr)
+{
+	unsigned long seen = events_read;
+	long ns = EVENT_WAIT_MIN_NS << (w->waits < 8 ? w->waits : 8);
+	struct timespec now, until;
+
+	lockdep_assert_held(&pt_lock);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!w->waits++)
+		w->since = now;
+	else if (now.tv_sec - w->since.tv_sec >= (time_t)(w->logged + 1) * EVENT_WAIT_LOG_S)
+		pr_warn("%#lx: the kernel has refused to move a page for %u s: an unmap or "
+			"remap is not read (is the fault engine's thread running?)",
+			addr, ++w->logged * EVENT_WAIT_LOG_S);
+	if (mm_in_engine_thread() && event_reader) {
+		pthread_mutex_unlock(&pt_lock);
 		event_reader();
-	else
-		sched_yield();
+		pthread_mutex_lock(&pt_lock);
+		return;
+	}
+	if (ns > EVENT_WAIT_MAX_NS)
+		ns = EVENT_WAIT_MAX_NS;
+	until = now;
+	until.tv_nsec += ns;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (events_read == seen &&
+	       pthread_cond_clockwait(&events_cond, &pt_lock, CLOCK_MONOTONIC, &until) == 0)
+		;
 }
 
 /* --- fork ----------------------------------------------------------------- */
@@ -613,6 +654,7 @@ int mm_uffd_fork_child(void)
 	bool user_only = false;
 
 	pthread_mutex_init(&reg_lock, NULL);
+	pthread_cond_init(&events_cond, NULL);	/* fork() lets no one wait in it */
 	mm_uffd_close();
 	mm_engine.uffd = uffd_open_api(engine_features, &user_only);
 	if (mm_engine.uffd < 0)
@@ -620,8 +662,7 @@ int mm_uffd_fork_child(void)
 	mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
 	if (mm_engine.stage_uffd < 0)
 		return mm_engine.stage_uffd;
-	mm_engine.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	return mm_engine.pagemap_fd < 0 ? -errno : 0;
+	return pagemap_open();
 }
 
 int mm_regs_register_again(void)
