@@ -18,7 +18,7 @@
  * thread, which calls the ops: an op may wait for a driver lock held by a
  * thread whose copy is itself waiting for the engine to resolve a fault.
  * CPU writes to write-protected pages and revocations of exclusive access
- * are finished here too, after their ops ran.
+ * are finished after their ops ran, on the deferred-work thread.
  *
  * munmap() returns as soon as the engine has read its event, before the
  * marking.  The engine counts its reads (events_seq, odd during a read and
@@ -119,99 +119,91 @@ void mn_invalidate(unsigned long start, unsigned long end, enum uhmm_mmu_notifie
 	mn_end();
 }
 
-/* --- the invalidation thread --------------------------------------------- */
+/* --- the invalidation thread and the deferred work after it --------------- */
 
-struct mn_work {
-	struct uhmm_mmu_notifier_range range;
-	unsigned long seq;		/* 0: not started (nobody was subscribed) */
-	void (*done)(unsigned long addr, void *data);	/* then: resolve a fault, free a page */
+/*
+ * Two ordered work queues (lib/core/workqueue.c).  The invalidation thread
+ * only calls ops.  What must happen once they ran (the CPU write that may
+ * now go ahead, the exclusive page that goes back, a page freed) is handed
+ * on, in the same order, to the deferred-work thread, so a slow one (an
+ * exclusive page waiting for an event read) holds up no invalidation.
+ */
+static struct workqueue mn_wq = WORKQUEUE_INIT(mn_wq, "uhmm-invalidate");
+static struct workqueue deferred_wq = WORKQUEUE_INIT(deferred_wq, "uhmm-deferred");
+
+/* @done(addr, data), on the deferred-work thread. */
+struct mn_done {
+	struct work_struct work;
+	unsigned long addr, end;	/* the range, for mn_sync_range() */
+	void (*done)(unsigned long addr, void *data);
 	void *data;
-	struct mn_work *next;
 };
 
-static struct {
-	pthread_mutex_t lock;		/* protects everything here */
-	pthread_cond_t cond;		/* work queued, or unpaused */
-	pthread_cond_t idle;		/* current went NULL */
-	struct mn_work *head, **tail;
-	struct mn_work *current;	/* being processed */
-	bool paused;			/* fork() in progress: take nothing new */
-	bool running;			/* the thread exists */
-} worker = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
-	.idle = PTHREAD_COND_INITIALIZER,
-	.tail = &worker.head,
+/* One invalidation whose ops run on the invalidation thread, then @then. */
+struct mn_work {
+	struct work_struct work;
+	struct uhmm_mmu_notifier_range range;
+	unsigned long seq;		/* 0: nobody was subscribed; only passes @then on */
+	struct mn_done *then;		/* NULL: nothing after the ops */
 };
 
-static __thread bool in_mn_thread;
-
-static void *mn_thread(void *arg)
+static void free_work(struct work_struct *work)
 {
-	sigset_t all;
-
-	(void)arg;
-	in_mn_thread = true;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	for (;;) {
-		struct mn_work *w;
-
-		pthread_mutex_lock(&worker.lock);
-		while (!worker.head || worker.paused)
-			pthread_cond_wait(&worker.cond, &worker.lock);
-		w = worker.head;
-		worker.head = w->next;
-		if (!worker.head)
-			worker.tail = &worker.head;
-		worker.current = w;
-		pthread_mutex_unlock(&worker.lock);
-
-		if (w->seq) {
-			mn_call(&w->range, w->seq);
-			mn_end();
-		}
-		if (w->done)
-			w->done(w->range.start, w->data);
-
-		pthread_mutex_lock(&worker.lock);
-		worker.current = NULL;
-		pthread_cond_broadcast(&worker.idle);
-		pthread_mutex_unlock(&worker.lock);
-		free(w);
-	}
-	return NULL;
+	free(work);	/* first member of both */
 }
 
-/* worker.lock held */
-static int mn_thread_start(void)
+static void run_done(struct work_struct *work)
 {
-	int ret;
+	struct mn_done *d = container_of(work, struct mn_done, work);
 
-	lockdep_assert_held(&worker.lock);
-	if (worker.running)
-		return 0;
-	ret = kthread_run(mn_thread, NULL, "uhmm-invalidate");
-	worker.running = !ret;
-	return ret;
+	d->done(d->addr, d->data);
+}
+
+/* No thread to hand it to: run it here, the caller holding no lock it takes. */
+static void queue_done(struct mn_done *d)
+{
+	if (queue_work(&deferred_wq, &d->work) == 0)
+		return;
+	WARN(1, "cannot start the deferred-work thread: running it in place");
+	run_done(&d->work);
+	free(d);
+}
+
+static void run_invalidation(struct work_struct *work)
+{
+	struct mn_work *w = container_of(work, struct mn_work, work);
+
+	if (w->seq) {
+		mn_call(&w->range, w->seq);
+		mn_end();
+	}
+	if (w->then)
+		queue_done(w->then);	/* before this item stops counting as pending */
 }
 
 /*
  * Marks the subscriptions [start, end) covers now and has the invalidation
- * thread call their ops, then @done(start, @data) if given.  Never blocks on a
- * driver.  If no memory is left, the ops run here (the caller must then
- * hold no lock an op takes) and @done too.
+ * thread call their ops, then the deferred-work thread call @done(start,
+ * @data) if given.  Never blocks on a driver.  If no memory is left, the ops
+ * run here (the caller must then hold no lock an op takes) and @done too.
  */
 void mn_invalidate_async(unsigned long start, unsigned long end,
 			 enum uhmm_mmu_notifier_event event,
 			 void (*done)(unsigned long addr, void *data), void *data)
 {
-	struct mn_work *w = calloc(1, sizeof(*w));
 	bool subscribed = mn_has_subscriptions();
+	struct mn_work *w;
+	struct mn_done *d = NULL;
 
-	if (!subscribed && !done) {
-		free(w);
+	if (!subscribed && !done)
 		return;
+	w = calloc(1, sizeof(*w));
+	if (w && done) {
+		d = calloc(1, sizeof(*d));
+		if (!d) {
+			free(w);
+			w = NULL;
+		}
 	}
 	if (!w) {
 		WARN(1, "out of memory: invalidating %#lx-%#lx synchronously", start, end);
@@ -224,42 +216,43 @@ void mn_invalidate_async(unsigned long start, unsigned long end,
 		.start = start, .end = end, .event = event,
 		.flags = UHMM_MMU_NOTIFIER_RANGE_BLOCKABLE,
 	};
-	w->done = done;
-	w->data = data;
+	w->work.func = run_invalidation;
+	w->work.release = free_work;
+	if (d) {
+		*d = (struct mn_done){
+			.work = { .func = run_done, .release = free_work },
+			.addr = start, .end = end, .done = done, .data = data,
+		};
+		w->then = d;
+	}
 	if (subscribed)
 		w->seq = mn_start(&w->range);
-	pthread_mutex_lock(&worker.lock);
-	if (mn_thread_start()) {
-		pthread_mutex_unlock(&worker.lock);
+	/* Even with nobody subscribed, @done waits its turn behind earlier ops. */
+	if (queue_work(&mn_wq, &w->work)) {
 		WARN(1, "cannot start the invalidation thread: invalidating synchronously");
-		if (w->seq) {
-			mn_call(&w->range, w->seq);
-			mn_end();
-		}
-		if (done)
-			done(start, data);
+		run_invalidation(&w->work);
 		free(w);
-		return;
 	}
-	*worker.tail = w;
-	worker.tail = &w->next;
-	w->next = NULL;
-	pthread_cond_signal(&worker.cond);
-	pthread_mutex_unlock(&worker.lock);
 }
 
-/* worker.lock held */
-static bool mn_work_pending(unsigned long start, unsigned long end)
-{
-	const struct mn_work *w;
+struct range {
+	unsigned long start, end;
+};
 
-	if (worker.current && worker.current->range.start < end &&
-	    worker.current->range.end > start)
-		return true;
-	for (w = worker.head; w; w = w->next)
-		if (w->range.start < end && w->range.end > start)
-			return true;
-	return false;
+static bool invalidation_overlaps(const struct work_struct *work, const void *arg)
+{
+	const struct mn_work *w = container_of(work, struct mn_work, work);
+	const struct range *r = arg;
+
+	return w->range.start < r->end && w->range.end > r->start;
+}
+
+static bool done_overlaps(const struct work_struct *work, const void *arg)
+{
+	const struct mn_done *d = container_of(work, struct mn_done, work);
+	const struct range *r = arg;
+
+	return d->addr < r->end && d->end > r->start;
 }
 
 /* --- the engine's reads ---------------------------------------------------- */
@@ -291,7 +284,8 @@ void mn_events_sync(void)
 }
 
 /*
- * Waits until every invalidation queued for [start, end) has run.  The ops
+ * Waits until every invalidation queued for [start, end), and the work
+ * after it, has run.  The ops
  * of an munmap() run after it returned: a new mapping at the same address,
  * migrated or made exclusive now, would have its fresh device entries
  * erased by them.  Not from the engine's or the invalidation thread, which
@@ -299,61 +293,63 @@ void mn_events_sync(void)
  */
 void mn_sync_range(unsigned long start, unsigned long end)
 {
-	if (in_mn_thread || mm_in_engine_thread())
+	struct range r = { start, end };
+
+	if (current_is_workqueue(&mn_wq) || current_is_workqueue(&deferred_wq) ||
+	    mm_in_engine_thread())
 		return;
 	/* munmap() returns once the event is read, before the engine queues its ops. */
 	mn_events_sync();
-	pthread_mutex_lock(&worker.lock);
-	while (mn_work_pending(start, end))
-		pthread_cond_wait(&worker.idle, &worker.lock);
-	pthread_mutex_unlock(&worker.lock);
+	/* An invalidation hands its deferred work on before it stops counting. */
+	workqueue_wait(&mn_wq, invalidation_overlaps, &r);
+	workqueue_wait(&deferred_wq, done_overlaps, &r);
 }
 
 /* --- fork and exit ------------------------------------------------------------ */
 
 /*
- * Before fork(), first, holding nothing: the invalidation thread finishes
- * what it is doing and takes nothing new, so no invalidation is half done
- * at the fork.  Queued ones stay queued, in both processes.
+ * Before fork(), first, holding nothing: both threads finish what they are
+ * doing and take nothing new, so no invalidation or deferred work is half
+ * done at the fork.  Queued ones stay queued, in both processes.  The
+ * invalidation thread first: what it runs last may queue deferred work.
  */
 void mn_fork_quiesce(void)
 {
-	pthread_mutex_lock(&worker.lock);
-	worker.paused = true;
-	while (worker.current)
-		pthread_cond_wait(&worker.idle, &worker.lock);
-	pthread_mutex_unlock(&worker.lock);
+	workqueue_pause(&mn_wq);
+	workqueue_pause(&deferred_wq);
 }
 
 /* Then, after pt_lock: the locks a child must not inherit held. */
 void mn_fork_prepare(void)
 {
 	pthread_mutex_lock(&subs.lock);
-	pthread_mutex_lock(&worker.lock);
+	workqueue_lock(&mn_wq);
+	workqueue_lock(&deferred_wq);
 }
 
 void mn_fork_parent(void)
 {
-	worker.paused = false;
-	pthread_cond_signal(&worker.cond);
-	pthread_mutex_unlock(&worker.lock);
+	workqueue_unlock(&deferred_wq);
+	workqueue_unlock(&mn_wq);
 	pthread_mutex_unlock(&subs.lock);
+	workqueue_resume(&mn_wq);
+	workqueue_resume(&deferred_wq);
 }
 
 /*
- * The child has no invalidation thread; it starts one for what is queued.
- * An invalidation another thread was running at the fork never ends here:
+ * The child has neither thread; it starts them for what is queued.  An
+ * invalidation another thread was running at the fork never ends here:
  * only the queued ones still count as running, or read_begin() would wait
  * for it forever.
  */
 void mn_fork_child(void)
 {
 	struct uhmm_mmu_interval_notifier *sub;
-	struct mn_work *w;
+	struct work_struct *work;
 
 	subs.active = 0;
-	for (w = worker.head; w; w = w->next)
-		subs.active += w->seq != 0;
+	for (work = mn_wq.head; work; work = work->next)
+		subs.active += container_of(work, struct mn_work, work)->seq != 0;
 	if (!subs.active && (subs.invalidate_seq & 1)) {
 		subs.invalidate_seq++;
 		while ((sub = subs.deferred)) {
@@ -365,14 +361,10 @@ void mn_fork_child(void)
 	}
 	pthread_mutex_init(&subs.lock, NULL);
 	pthread_cond_init(&subs.wq, NULL);
-	pthread_mutex_init(&worker.lock, NULL);
-	pthread_cond_init(&worker.cond, NULL);
-	pthread_cond_init(&worker.idle, NULL);
-	worker.paused = false;
-	worker.running = false;
 	subs.events_seq &= ~1UL;
-	if (worker.head)
-		mn_thread_start();
+	if (workqueue_fork_child(&mn_wq) | workqueue_fork_child(&deferred_wq))
+		pr_err("the invalidation threads cannot start in the child: "
+		       "invalidations queued at fork() stay queued");
 }
 
 /* exit(): every subscription hears that the address space goes away. */

@@ -35,14 +35,17 @@
  *         pt_lock		pgtable.c: uhmm's entries, the registration table,
  *				the engine's reads and events
  *           subs.lock		invalidate.c: the subscriptions
- *             worker.lock	invalidate.c: the invalidation thread's queue
+ *             mn_wq.lock		invalidate.c: the invalidation thread's queue
+ *               deferred_wq.lock	invalidate.c: the deferred-work thread's queue
+ *				(both lib/core/workqueue.c; held together only
+ *				at fork())
  *
  * and, taken with any of those held but holding nothing else: sysmem.lock,
  * sparse_lock, maps_lock (vma.c), the page wait queues, a pgmap's state
  * lock.  engine_lock is taken with none of them held.  Functions whose
  * callers must hold a lock say lockdep_assert_held() (checked in debug
- * builds).  No driver callback runs under pt_lock, subs.lock or
- * worker.lock: the ops run on the invalidation thread with no lock of
+ * builds).  No driver callback runs under pt_lock, subs.lock or a work
+ * queue's lock: the ops run on the invalidation thread with no lock of
  * lib/mm held, page_free() from deferred puts.
  */
 #ifndef UHMM_LIB_MM_INTERNAL_H
