@@ -489,12 +489,20 @@ static void *handoff_setup(void *arg)
 	return NULL;
 }
 
+/*
+ * Stays until the fork() it let through has returned: a thread that exits
+ * while another forks may hold the allocator's lock at the fork (glibc's,
+ * or ASan's, which gcc 12's libasan does not take around fork()), and the
+ * child would then block in its first malloc().
+ */
 static void *handoff_finalize(void *arg)
 {
 	struct handoff *h = arg;
 
 	uhmm_migrate_vma_pages(&h->args);
 	uhmm_migrate_vma_finalize(&h->args);
+	while (!__atomic_load_n(&h->forked, __ATOMIC_ACQUIRE))
+		usleep(1000);
 	return NULL;
 }
 
@@ -549,9 +557,9 @@ TEST(migration_finalized_by_another_thread_holds_off_fork)
 		pthread_t f;
 
 		ASSERT_EQ(pthread_create(&f, NULL, handoff_finalize, h), 0);
+		ASSERT_EQ(pthread_join(t, NULL), 0);
 		ASSERT_EQ(pthread_join(f, NULL), 0);
 	}
-	ASSERT_EQ(pthread_join(t, NULL), 0);
 	ASSERT_GE(h->forked_at, finalized_at);
 	check(handoff_buffer->ptr, REMAP_PAGES, 21);
 	hmm_buffer_free(handoff_buffer);
