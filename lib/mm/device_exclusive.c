@@ -88,7 +88,7 @@ UHMM_EXPORT struct uhmm_page *uhmm_make_device_exclusive(unsigned long addr, voi
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
-	ret = mm_engine_start();
+	ret = mm_start();
 	if (!ret)
 		ret = mm_register_range(addr, addr + UHMM_PAGE_SIZE, MM_REG_MISSING);
 	if (ret) {

@@ -22,7 +22,8 @@
  * child handler opens a new userfaultfd, registers the same ranges again and
  * starts its own thread; the child's copy of the driver's memory and of
  * uhmm's tables then serves its faults, so parent and child each see their
- * own private copy.  fork() waits for migrations in flight (fork_gate.c).
+ * own private copy.  fork.c does the rest of fork(); fork() waits for
+ * migrations in flight (fork_gate.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -50,30 +51,6 @@ static void wp_fault_done(unsigned long addr, void *data)
 
 	if (ret && ret != -ENOENT)
 		mm_wake(addr, UHMM_PAGE_SIZE);
-}
-
-/* The registered ranges that may hold private pages, for fork()'s invalidation. */
-static void fork_invalidate(void)
-{
-	struct mm_reg_range *copy;
-	size_t n, i;
-
-	if (!mn_has_subscriptions())
-		return;
-	copy = mm_regs_copy(&n);
-	if (!copy) {
-		mn_invalidate(0, ~0UL, UHMM_MMU_NOTIFY_PROTECTION_PAGE, NULL);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		unsigned long vs, ve, flags;
-
-		if (vma_lookup_flags(copy[i].start, &vs, &ve, &flags) == 0 &&
-		    (flags & UHMM_VM_SHARED))
-			continue;
-		mn_invalidate(copy[i].start, copy[i].end, UHMM_MMU_NOTIFY_PROTECTION_PAGE, NULL);
-	}
-	free(copy);
 }
 
 /* --- the handler thread --------------------------------------------------- */
@@ -249,50 +226,22 @@ static int engine_thread_start(void)
 	return kthread_run(engine_thread, (void *)(long)mm_engine.uffd, "uhmm-engine");
 }
 
-/* --- fork ----------------------------------------------------------------- */
+/* --- fork (fork.c calls these) --------------------------------------------- */
 
-static void fork_prepare(void)
+bool mm_engine_running(void)
 {
-	if (engine_state != 1)
-		return;
-	/* As the kernel's fork: exclusive access ends, and mirrors of private
-	 * pages go (they become copy-on-write). */
-	exclusive_revoke_all();
-	fork_invalidate();
-	mn_fork_quiesce();
-	mm_regs_lock();
-	mm_fork_close();
-	pthread_mutex_lock(&pt_lock);
-	mn_fork_prepare();
+	return __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE) == 1;
 }
 
-static void fork_parent(void)
+/*
+ * In the child, once the transport and the tables are re-made (@ret: how
+ * that went): the engine's lock and queue anew, and a handler thread of its
+ * own.  A child whose engine cannot restart says so and keeps the error.
+ */
+int mm_engine_fork_child(int ret)
 {
-	if (engine_state != 1)
-		return;
-	mn_fork_parent();
-	pthread_mutex_unlock(&pt_lock);
-	mm_fork_open();
-	mm_regs_unlock();
-}
-
-static void fork_child(void)
-{
-	int ret;
-
-	vma_fork_child();
-	if (engine_state != 1)
-		return;
-	mm_fork_gate_child();
-	pt_fork_child();
-	mn_fork_child();
 	pthread_mutex_init(&engine_lock, NULL);
 	pending.head = pending.tail = 0;
-	ret = mm_uffd_fork_child();
-	if (!ret) {
-		sysmem_fork_child(mm_engine.stage_uffd, mm_engine.uffd);
-		ret = mm_regs_register_again();
-	}
 	if (!ret)
 		ret = engine_thread_start();
 	if (ret < 0) {
@@ -300,13 +249,13 @@ static void fork_child(void)
 		       "memory are not reachable there", strerror(-ret));
 		engine_state = ret;
 	}
+	return ret;
 }
 
 /* --- start ---------------------------------------------------------------- */
 
 int mm_engine_start(void)
 {
-	static bool atfork_done;
 	int state = __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE);
 	int ret;
 
@@ -328,19 +277,10 @@ int mm_engine_start(void)
 		__atomic_store_n(&engine_state, ret, __ATOMIC_RELEASE);
 		goto out;
 	}
-	if (!atfork_done) {
-		pthread_atfork(fork_prepare, fork_parent, fork_child);
-		atfork_done = true;
-	}
 	__atomic_store_n(&engine_state, 1, __ATOMIC_RELEASE);
 out:
 	pthread_mutex_unlock(&engine_lock);
 	return ret;
-}
-
-UHMM_EXPORT int uhmm_mm_init(void)
-{
-	return mm_engine_start();
 }
 
 UHMM_EXPORT int uhmm_mm_get_stats(struct uhmm_mm_stats *stats)

@@ -305,7 +305,7 @@ UHMM_EXPORT int uhmm_hmm_range_fault(struct uhmm_hmm_range *range)
 	if (!IS_ALIGNED(range->start, UHMM_PAGE_SIZE) || !IS_ALIGNED(range->end, UHMM_PAGE_SIZE) ||
 	    range->start >= range->end)
 		return -EINVAL;
-	ret = mm_engine_start();
+	ret = mm_start();
 	if (ret)
 		return ret;
 	addr = range->start;

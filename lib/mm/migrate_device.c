@@ -224,7 +224,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 		return ret == -ENOENT ? -EFAULT : ret;
 	if (args->end > vend || !(vflags & UHMM_VM_READ))
 		return -EINVAL;
-	ret = mm_engine_start();
+	ret = mm_start();
 	if (ret)
 		return ret;
 	mn_sync_range(args->start, args->end);

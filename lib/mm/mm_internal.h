@@ -7,6 +7,7 @@
  *
  * layer: hmm migrate_device device_exclusive
  * layer: mmu_notifier
+ * layer: fork
  * layer: engine
  * layer: memory
  * layer: invalidate
@@ -16,7 +17,8 @@
  * layer: userfaultfd
  * layer: fault_inject fork_gate pgtable vma pagemap sparse memmap init_mm
  *
- * The API files call the engine's start; the engine (the handler thread)
+ * The API files start lib/mm through fork.c, which also holds fork()'s
+ * hooks for every layer below it; the engine (the handler thread)
  * resolves faults (memory), applies events, and hands invalidations to the
  * invalidation thread; pages and pgmaps sit on the system-memory staging
  * area, which sits on the userfaultfd transport; the leaves hold tables and
@@ -266,8 +268,14 @@ void mm_fork_close(void);
 void mm_fork_open(void);
 void mm_fork_gate_child(void);
 
+/* fork.c: starts the fault engine, and the fork hooks with it; 0 or -errno */
+int mm_start(void);
+
 /* engine.c: the handler thread */
 int mm_engine_start(void);
+bool mm_engine_running(void);
+/* In a forked child, after the transport (@ret: 0 or how it failed). */
+int mm_engine_fork_child(int ret);
 
 /* userfaultfd.c: the transport */
 int mm_uffd_open(void);

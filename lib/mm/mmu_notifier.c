@@ -31,7 +31,7 @@ UHMM_EXPORT int uhmm_mmu_interval_notifier_insert(struct uhmm_mmu_interval_notif
 		return -EINVAL;
 	if (!length || __builtin_add_overflow(start, length - 1, &last))
 		return -EOVERFLOW;
-	ret = mm_engine_start();
+	ret = mm_start();
 	if (ret)
 		return ret;
 	pthread_once(&release_once, mn_register_release);
