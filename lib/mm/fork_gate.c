@@ -25,8 +25,6 @@
 #include "../core/internal.h"
 #include "mm_internal.h"
 
-#define FORK_WAIT_WARN_S	10
-
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;		/* inflight reached 0, or closed cleared */
@@ -55,20 +53,20 @@ void mm_fork_exit(void)
 /* fork()'s prepare: waits for nothing in flight, then holds new ones off. */
 void mm_fork_close(void)
 {
+	unsigned int period = mm_wait_log_s, waited = 0;
 	struct timespec deadline;
-	int waited = 0;
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += FORK_WAIT_WARN_S;
+	deadline.tv_sec += period;
 	pthread_mutex_lock(&gate.lock);
 	while (gate.inflight) {
 		if (pthread_cond_timedwait(&gate.changed, &gate.lock, &deadline) != ETIMEDOUT)
 			continue;
-		waited += FORK_WAIT_WARN_S;
-		pr_warn("fork() has waited %d s for %lu migrations or faults in flight "
+		waited += period;
+		pr_warn("fork() has waited %u s for %lu migrations or faults in flight "
 			"(a migrate_vma_setup() without its migrate_vma_finalize()?)",
 			waited, gate.inflight);
-		deadline.tv_sec += FORK_WAIT_WARN_S;
+		deadline.tv_sec += period;
 	}
 	gate.closed = true;
 	pthread_mutex_unlock(&gate.lock);

@@ -13,6 +13,7 @@
 struct mm_engine mm_engine = { .uffd = -1, .stage_uffd = -1 };
 struct mm_counters mm_counters;
 __thread bool mm_engine_thread;
+unsigned int mm_wait_log_s = 10;
 
 bool mm_in_engine_thread(void)
 {

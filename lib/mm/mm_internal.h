@@ -257,6 +257,8 @@ struct mm_engine {
 extern struct mm_engine mm_engine;
 extern __thread bool mm_engine_thread;	/* set in the engine's thread */
 bool mm_in_engine_thread(void);
+/* A wait that lasts this long is logged, and again each time as long (tests shorten it). */
+extern unsigned int mm_wait_log_s;
 
 /*
  * fork_gate.c: a reference held by each migration (setup to finalize, from

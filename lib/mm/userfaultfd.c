@@ -587,7 +587,6 @@ void mm_uffd_events_read(void)
 
 #define EVENT_WAIT_MIN_NS	20000L		/* the first sleep: 20 us */
 #define EVENT_WAIT_MAX_NS	5000000L	/* the longest: 5 ms */
-#define EVENT_WAIT_LOG_S	10
 
 /*
  * An ioctl said -EAGAIN: the kernel has an unmap or remap of a watched
@@ -596,8 +595,8 @@ void mm_uffd_events_read(void)
  * sleeps until the engine has read something, or for a while: the kernel
  * counts the event as under way from before it can be read until after the
  * thread that unmapped runs again, so a read is not always what ends it.
- * The sleep grows with @w->waits, and every EVENT_WAIT_LOG_S seconds the
- * wait is logged with @addr.
+ * The sleep grows with @w->waits, and every mm_wait_log_s seconds the wait
+ * is logged with @addr.
  */
 void mm_uffd_wait_event(struct mm_event_wait *w, unsigned long addr)
 {
@@ -609,10 +608,10 @@ void mm_uffd_wait_event(struct mm_event_wait *w, unsigned long addr)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (!w->waits++)
 		w->since = now;
-	else if (now.tv_sec - w->since.tv_sec >= (time_t)(w->logged + 1) * EVENT_WAIT_LOG_S)
+	else if (now.tv_sec - w->since.tv_sec >= (time_t)(w->logged + 1) * mm_wait_log_s)
 		pr_warn("%#lx: the kernel has refused to move a page for %u s: an unmap or "
 			"remap is not read (is the fault engine's thread running?)",
-			addr, ++w->logged * EVENT_WAIT_LOG_S);
+			addr, ++w->logged * mm_wait_log_s);
 	if (mm_in_engine_thread() && event_reader) {
 		pthread_mutex_unlock(&pt_lock);
 		event_reader();
