@@ -15,15 +15,17 @@
  * layer: memremap
  * layer: sysmem
  * layer: userfaultfd
- * layer: fault_inject fork_gate pgtable vma pagemap sparse memmap init_mm
+ * layer: fault_inject fork_gate pgtable vma pagemap sparse memmap
+ * layer: init_mm
  *
  * The API files start lib/mm through fork.c, which also holds fork()'s
  * hooks for every layer below it; the engine (the handler thread)
  * resolves faults (memory), applies events, and hands invalidations to the
  * invalidation thread; pages and pgmaps sit on the system-memory staging
  * area, which sits on the userfaultfd transport; the leaves hold tables and
- * state.  Upward needs go through a callback set from above: the transport
- * has an unread event read with mm_set_event_reader()'s function.
+ * state, and init_mm the data every layer reads.  Upward needs go through a
+ * callback set from above: the transport has an unread event read with
+ * mm_set_event_reader()'s function.
  *
  * Lock ordering (outer first; a thread holding one takes only those below):
  *
