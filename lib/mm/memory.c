@@ -155,7 +155,8 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
  * -ENOENT at an address mremap() has just moved): then this sleeps until
  * the engine has read it, pt_lock dropped meanwhile, and asks @find again,
  * since the event may have moved or removed the entry.  It waits as long as
- * that takes, logging every 10 s: giving up would lose the page.  The frame
+ * that takes, logging every mm_wait_log_s seconds: giving up would lose the
+ * page.  The frame
  * stays in its slot if the mapping is gone for good (-ENOENT) or an
  * mprotect() made it unlike the staging area (it was copied).
  * Returns the entry's address, or 0 if @find found no entry.
@@ -206,7 +207,7 @@ static unsigned long exclusive_entry_addr(void *arg)
 	struct uhmm_page *page = arg;
 	unsigned long addr = page->index;
 
-	/* Unmapped meanwhile: exclusive_unmapped() freed it. */
+	/* Unmapped meanwhile: exclusive_unmapped() cleared it, and left the put to us. */
 	return pte_exclusive_page(pt_get(addr)) == page ? addr : 0;
 }
 
