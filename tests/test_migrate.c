@@ -630,3 +630,46 @@ TEST(migrate_again_after_read_only_fault)
 	}
 	hmm_buffer_free(b);
 }
+
+/*
+ * Registering part of a buffer with userfaultfd splits the kernel's vma in
+ * three; a driver must still see one mapping.  A driver that looks up the vma
+ * and then calls migrate_vma_setup() for all of it (as dmirror does, chunk by
+ * chunk) must not get -EINVAL because a migration in between registered a
+ * piece of it.
+ */
+TEST(vma_lookup_sees_the_mapping_not_its_registrations)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	struct hmm_buffer mid = *b;
+	unsigned long start = (uintptr_t)b->ptr, end = start + NPAGES * HMM_PAGE;
+	unsigned long src[NPAGES], dst[NPAGES];
+	struct uhmm_migrate_vma args = {
+		.src = src, .dst = dst, .start = start, .end = end,
+		.flags = UHMM_MIGRATE_VMA_SELECT_SYSTEM,
+	};
+	struct uhmm_vma vma;
+
+	fill(b, NPAGES, 23);
+	mid.ptr = (char *)b->ptr + NPAGES / 4 * HMM_PAGE;
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, &mid, NPAGES / 4), 0);
+	ASSERT_EQ(mid.cpages, NPAGES / 4);
+
+	/* The kernel may have merged the buffer with a neighbour: at least all of it. */
+	ASSERT_EQ(uhmm_vma_lookup(start + HMM_PAGE, &vma), 0);
+	ASSERT_LE(vma.start, start);
+	ASSERT_GE(vma.end, end);
+	ASSERT_EQ(uhmm_vma_lookup(end - HMM_PAGE, &vma), 0);
+	ASSERT_LE(vma.start, start);
+	ASSERT_GE(vma.end, end);
+
+	/* Setup over all of it; with no destination given, finalize puts every page back. */
+	ASSERT_EQ(uhmm_migrate_vma_setup(&args), 0);
+	uhmm_migrate_vma_finalize(&args);
+
+	check(b->ptr, NPAGES, 23);
+	hmm_buffer_free(b);
+	api.close(fd);
+}

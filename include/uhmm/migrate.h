@@ -309,6 +309,13 @@ struct uhmm_vma {
 
 /**
  * uhmm_vma_lookup() - the mapping that contains @addr (the kernel's vma_lookup())
+ *
+ * The mapping as the program made it.  uhmm registers pieces of a mapping
+ * with userfaultfd as it migrates them, which cuts the kernel's vma there;
+ * those cuts (and others that differ only in madvise state) are not seen, so
+ * a range found here stays one mapping for uhmm_migrate_vma_setup() while
+ * other threads migrate parts of it.
+ *
  * Return: 0, -ENOENT if no mapping contains @addr, -EINVAL for a NULL @vma.
  */
 int uhmm_vma_lookup(unsigned long addr, struct uhmm_vma *vma);

@@ -206,7 +206,8 @@ static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *c
 
 UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 {
-	unsigned long vstart, vend, vflags, i, n, ncand = 0;
+	unsigned long i, n, ncand = 0;
+	struct vma_info vma;
 	unsigned char *cand = NULL;
 	bool system;
 	int ret;
@@ -219,10 +220,11 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 	if (args->fault_page && (!uhmm_is_device_private_page(args->fault_page) ||
 				 !uhmm_page_locked(args->fault_page)))
 		return -EINVAL;
-	ret = vma_lookup_flags(args->start, &vstart, &vend, &vflags);
+	/* The mapping, not the vma: a concurrent registration may be splitting it. */
+	ret = vma_mapping(args->start, &vma);
 	if (ret)
 		return ret == -ENOENT ? -EFAULT : ret;
-	if (args->end > vend || !(vflags & UHMM_VM_READ))
+	if (args->end > vma.end || !(vma.flags & UHMM_VM_READ))
 		return -EINVAL;
 	ret = mm_start();
 	if (ret)
@@ -236,7 +238,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 	args->cpages = 0;
 	/* Only private anonymous writable memory can be moved out (UFFDIO_MOVE). */
 	system = (args->flags & UHMM_MIGRATE_VMA_SELECT_SYSTEM) &&
-		 (vflags & (UHMM_VM_WRITE | UHMM_VM_SHARED | UHMM_VM_FILE)) == UHMM_VM_WRITE;
+		 (vma.flags & (UHMM_VM_WRITE | UHMM_VM_SHARED | UHMM_VM_FILE)) == UHMM_VM_WRITE;
 	if (system && mm_register_range(args->start, args->end, MM_REG_MISSING))
 		system = false;
 	/* Mirrors let go first, except the owner's own (it knows). */

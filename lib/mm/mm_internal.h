@@ -333,7 +333,7 @@ long mm_move(int uffd, unsigned long dst, unsigned long src, unsigned long len, 
 void mm_wake(unsigned long addr, unsigned long len);
 int mm_copy(unsigned long dst, unsigned long src);	/* one page, UFFDIO_COPY */
 
-/* vma.c */
+/* vma.c: the kernel's vma holding @addr; -ENOENT if none does. */
 int vma_lookup_flags(unsigned long addr, unsigned long *start, unsigned long *end,
 		     unsigned long *flags);
 /* The mapping holding @addr or, if none does, the next one above it; -ENOENT if none. */
@@ -342,7 +342,14 @@ struct vma_info {
 	unsigned long page_size;	/* hugetlbfs: its page size; else UHMM_PAGE_SIZE */
 };
 int vma_find(unsigned long addr, struct vma_info *vma);
+/*
+ * The mapping holding @addr as the program made it: the vma there joined
+ * with neighbours that differ from it only in ways not seen here (userfaultfd
+ * registration, madvise state).  -ENOENT if none.
+ */
+int vma_mapping(unsigned long addr, struct vma_info *vma);
 void vma_fork_child(void);
+void vma_use_procmap_query(bool use);
 
 /* memory.c: the CPU side of exclusive access (device_exclusive.c: the device's) */
 /* page->mapping of a page mapped in the process (the kernel's anon_vma) */

@@ -4,6 +4,16 @@
  *
  * Linux 6.11 and later answer one query with the PROCMAP_QUERY ioctl on
  * /proc/self/maps; older kernels get /proc/self/maps read and parsed.
+ *
+ * A mapping here is what the program mapped, not how the kernel's vmas
+ * happen to be cut: registering part of a mapping with userfaultfd (which
+ * every migration does) splits its vma, and a driver that looked the mapping
+ * up before a concurrent migration registered a piece of it must still find
+ * its range inside one mapping.  So uhmm_vma_lookup() and migrate_vma_setup()
+ * see adjacent vmas that look alike from here (same permissions, page size
+ * and backing, file offsets contiguous: they may differ in userfaultfd
+ * registration or madvise state) as one mapping, vma_mapping().  The rest of
+ * lib/mm, which registers and walks what is there, sees the kernel's vmas.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,23 +72,25 @@ static int maps_open(void)
 	return fd;
 }
 
-static int query_vma(int fd, unsigned long addr, uint64_t qflags, struct vma_info *vma);
+/* One vma of the kernel's, with what decides whether it continues its neighbour. */
+struct kvma {
+	struct vma_info vma;
+	unsigned long pgoff;	/* byte offset in the file */
+	unsigned long inode;
+	unsigned int dev;
+};
 
-static int query(int fd, unsigned long addr, unsigned long *start, unsigned long *end,
-		 unsigned long *flags)
+/* @b starts where @a ends and is the same mapping, but for userfaultfd. */
+static bool kvma_continues(const struct kvma *a, const struct kvma *b)
 {
-	struct vma_info vma = { 0 };
-	int ret = query_vma(fd, addr, 0, &vma);
-
-	if (!ret) {
-		*start = vma.start;
-		*end = vma.end;
-		*flags = vma.flags;
-	}
-	return ret;
+	if (a->vma.end != b->vma.start || a->vma.flags != b->vma.flags ||
+	    a->vma.page_size != b->vma.page_size || a->inode != b->inode || a->dev != b->dev)
+		return false;
+	return !a->inode || b->pgoff == a->pgoff + (a->vma.end - a->vma.start);
 }
 
-static int query_vma(int fd, unsigned long addr, uint64_t qflags, struct vma_info *vma)
+/* PROCMAP_QUERY: the vma holding @addr (or, with PQ_COVERING_OR_NEXT, above it). */
+static int query_kvma(int fd, unsigned long addr, uint64_t qflags, struct kvma *k)
 {
 	struct uhmm_procmap_query q;
 
@@ -88,68 +100,131 @@ static int query_vma(int fd, unsigned long addr, uint64_t qflags, struct vma_inf
 	q.query_flags = qflags;
 	if (ioctl(fd, UHMM_PROCMAP_QUERY, &q))
 		return -errno;
-	vma->start = q.vma_start;
-	vma->end = q.vma_end;
-	vma->page_size = q.vma_page_size ? q.vma_page_size : UHMM_PAGE_SIZE;
-	vma->flags = (q.vma_flags & PQ_READABLE ? UHMM_VM_READ : 0) |
-		 (q.vma_flags & PQ_WRITABLE ? UHMM_VM_WRITE : 0) |
-		 (q.vma_flags & PQ_EXECUTABLE ? UHMM_VM_EXEC : 0) |
-		 (q.vma_flags & PQ_SHARED ? UHMM_VM_SHARED : 0) |
-		 (q.inode ? UHMM_VM_FILE : 0);
+	k->vma.start = q.vma_start;
+	k->vma.end = q.vma_end;
+	k->vma.page_size = q.vma_page_size ? q.vma_page_size : UHMM_PAGE_SIZE;
+	k->vma.flags = (q.vma_flags & PQ_READABLE ? UHMM_VM_READ : 0) |
+		       (q.vma_flags & PQ_WRITABLE ? UHMM_VM_WRITE : 0) |
+		       (q.vma_flags & PQ_EXECUTABLE ? UHMM_VM_EXEC : 0) |
+		       (q.vma_flags & PQ_SHARED ? UHMM_VM_SHARED : 0) |
+		       (q.inode ? UHMM_VM_FILE : 0);
+	k->pgoff = q.vma_offset;
+	k->inode = q.inode;
+	k->dev = q.dev_major << 20 | q.dev_minor;
 	return 0;
 }
 
-/* /proc/self/maps, for kernels before 6.11: the mapping at or above @addr. */
-static int parse_maps_next(unsigned long addr, bool next, struct vma_info *vma)
+/*
+ * The mapping at (or, if @next, above) @addr through PROCMAP_QUERY: the vma
+ * found, grown over the neighbours it continues.  Each neighbour is asked for
+ * on its own, so a registration racing the walk moves a boundary between two
+ * pieces of one mapping, never the mapping's own ends.
+ */
+static int query_mapping(int fd, unsigned long addr, bool next, bool join,
+			 struct vma_info *vma)
+{
+	struct kvma k, n;
+	int ret;
+
+	ret = query_kvma(fd, addr, next ? PQ_COVERING_OR_NEXT : 0, &k);
+	if (ret || !join) {
+		*vma = k.vma;
+		return ret;
+	}
+	/* k.pgoff stays the offset of k's first piece, as kvma_continues() wants. */
+	while (!query_kvma(fd, k.vma.end, 0, &n) && kvma_continues(&k, &n))
+		k.vma.end = n.vma.end;
+	while (k.vma.start && !query_kvma(fd, k.vma.start - 1, 0, &n) && kvma_continues(&n, &k)) {
+		k.vma.start = n.vma.start;
+		k.pgoff = n.pgoff;
+	}
+	*vma = k.vma;
+	return 0;
+}
+
+/*
+ * /proc/self/maps, for kernels before 6.11: the mapping at (or, if @next,
+ * above) @addr, its vmas joined as query_mapping() joins them, in one pass.
+ */
+static int parse_mapping(unsigned long addr, bool next, bool join, struct vma_info *vma)
 {
 	char line[512], perms[8];
-	unsigned long s, e, inode;
+	unsigned long s, e, pgoff, inode;
+	unsigned int major, minor;
+	struct kvma run = { 0 }, k;
+	bool found = false, have_run = false;
 	FILE *f = fopen("/proc/self/maps", "re");
-	int ret = -ENOENT;
 
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx %7s %*x %*x:%*x %lu", &s, &e, perms, &inode) != 4)
+		if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &s, &e, perms, &pgoff, &major,
+			   &minor, &inode) != 7)
 			continue;
-		if (addr >= e || (addr < s && !next))
-			continue;
-		vma->start = s;
-		vma->end = e;
-		vma->page_size = UHMM_PAGE_SIZE;
-		vma->flags = (perms[0] == 'r' ? UHMM_VM_READ : 0) |
-			     (perms[1] == 'w' ? UHMM_VM_WRITE : 0) |
-			     (perms[2] == 'x' ? UHMM_VM_EXEC : 0) |
-			     (perms[3] == 's' ? UHMM_VM_SHARED : 0) |
-			     (inode ? UHMM_VM_FILE : 0);
-		ret = 0;
-		break;
+		k.vma.start = s;
+		k.vma.end = e;
+		k.vma.page_size = UHMM_PAGE_SIZE;
+		k.vma.flags = (perms[0] == 'r' ? UHMM_VM_READ : 0) |
+			      (perms[1] == 'w' ? UHMM_VM_WRITE : 0) |
+			      (perms[2] == 'x' ? UHMM_VM_EXEC : 0) |
+			      (perms[3] == 's' ? UHMM_VM_SHARED : 0) |
+			      (inode ? UHMM_VM_FILE : 0);
+		k.pgoff = pgoff;
+		k.inode = inode;
+		k.dev = major << 20 | minor;
+		if (join && have_run && kvma_continues(&run, &k)) {
+			run.vma.end = k.vma.end;	/* run.pgoff: its first piece's */
+		} else if (found) {
+			break;
+		} else {
+			run = k;
+			have_run = true;
+		}
+		if (!found && addr < run.vma.end && (next || run.vma.start <= addr))
+			found = true;
 	}
 	fclose(f);
-	return ret;
+	if (!found)
+		return -ENOENT;
+	*vma = run.vma;
+	return 0;
 }
 
-int vma_find(unsigned long addr, struct vma_info *vma)
+/*
+ * The vma at (or, if @next, above) @addr, or with @join the mapping it is a
+ * piece of: PROCMAP_QUERY, or /proc/self/maps.
+ */
+static int mapping_lookup(unsigned long addr, bool next, bool join, struct vma_info *vma)
 {
 	int fd, ret;
 
 	if (__atomic_load_n(&have_query, __ATOMIC_RELAXED) != 0) {
 		fd = maps_open();
 		if (fd >= 0) {
-			ret = query_vma(fd, addr, PQ_COVERING_OR_NEXT, vma);
+			ret = query_mapping(fd, addr, next, join, vma);
 			if (ret != -ENOTTY && ret != -EINVAL)
 				return ret;
 		}
 		__atomic_store_n(&have_query, 0, __ATOMIC_RELAXED);
 	}
-	return parse_maps_next(addr, true, vma);
+	return parse_mapping(addr, next, join, vma);
 }
 
-static int parse_maps(unsigned long addr, unsigned long *start, unsigned long *end,
-		      unsigned long *flags)
+int vma_find(unsigned long addr, struct vma_info *vma)
+{
+	return mapping_lookup(addr, true, false, vma);
+}
+
+int vma_mapping(unsigned long addr, struct vma_info *vma)
+{
+	return mapping_lookup(addr, false, true, vma);
+}
+
+int vma_lookup_flags(unsigned long addr, unsigned long *start, unsigned long *end,
+		     unsigned long *flags)
 {
 	struct vma_info vma = { 0 };
-	int ret = parse_maps_next(addr, false, &vma);
+	int ret = mapping_lookup(addr, false, false, &vma);
 
 	if (!ret) {
 		*start = vma.start;
@@ -159,28 +234,26 @@ static int parse_maps(unsigned long addr, unsigned long *start, unsigned long *e
 	return ret;
 }
 
-int vma_lookup_flags(unsigned long addr, unsigned long *start, unsigned long *end,
-		     unsigned long *flags)
-{
-	int fd, ret;
-
-	if (__atomic_load_n(&have_query, __ATOMIC_RELAXED) != 0) {
-		fd = maps_open();
-		if (fd >= 0) {
-			ret = query(fd, addr, start, end, flags);
-			if (ret != -ENOTTY && ret != -EINVAL)
-				return ret;
-		}
-		__atomic_store_n(&have_query, 0, __ATOMIC_RELAXED);
-	}
-	return parse_maps(addr, start, end, flags);
-}
-
 UHMM_EXPORT int uhmm_vma_lookup(unsigned long addr, struct uhmm_vma *vma)
 {
+	struct vma_info v;
+	int ret;
+
 	if (!vma)
 		return -EINVAL;
-	return vma_lookup_flags(addr, &vma->start, &vma->end, &vma->flags);
+	ret = vma_mapping(addr, &v);
+	if (!ret) {
+		vma->start = v.start;
+		vma->end = v.end;
+		vma->flags = v.flags;
+	}
+	return ret;
+}
+
+/* For tests: read /proc/self/maps as on kernels before 6.11 (false), or not. */
+void vma_use_procmap_query(bool use)
+{
+	__atomic_store_n(&have_query, use, __ATOMIC_RELAXED);
 }
 
 /* An open /proc/self/maps names the process that opened it: a child reopens. */
