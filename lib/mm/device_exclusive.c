@@ -36,20 +36,20 @@ static int take_page(unsigned long addr, struct uhmm_page *slot, void *owner)
 	unsigned long marker = 0;
 	long moved;
 
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	if (pt_get(addr)) {
 		/* In device memory, migrating, or already exclusive: fault it first. */
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		return -EAGAIN;
 	}
 	if (!mm_range_watched(addr, addr + UHMM_PAGE_SIZE)) {
 		/* Unmapped since it was registered. */
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		return -EFAULT;
 	}
 	/* Allocates the entry's place first, so that recording it cannot fail. */
 	if (pt_set(addr, pte_mk_migration(&marker))) {
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		return -ENOMEM;
 	}
 	moved = sysmem_move_in(slot, addr, UHMM_PAGE_SIZE);
@@ -57,7 +57,7 @@ static int take_page(unsigned long addr, struct uhmm_page *slot, void *owner)
 		sysmem_scan_populated(slot, 1);
 	if (moved != (long)UHMM_PAGE_SIZE || !page_flag_test(slot, PG_SYS_POPULATED)) {
 		pt_set(addr, 0);
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		/* Shared, an event unread, or not present after all: the caller looks again. */
 		if (moved == -EBUSY || moved == -EAGAIN || moved == -ENOENT || moved >= 0)
 			return -EAGAIN;
@@ -67,7 +67,7 @@ static int take_page(unsigned long addr, struct uhmm_page *slot, void *owner)
 	slot->mapping = MM_MAPPING;
 	slot->zone_device_data = owner;
 	pt_set(addr, (uintptr_t)slot | PTE_EXCLUSIVE);
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	return 0;
 }
 

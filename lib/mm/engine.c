@@ -41,8 +41,6 @@
 
 #define MSG_BATCH	64
 
-static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
-static int engine_state;	/* 0: not started, 1: running, < 0: failed with this */
 
 /* After the ops ran for a CPU write to a write-protected page: let it write. */
 static void wp_fault_done(unsigned long addr, void *data)
@@ -60,7 +58,7 @@ static void engine_event(const struct uffd_msg *msg)
 {
 	unsigned long from, to, len;
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	switch (msg->event) {
 	case UFFD_EVENT_UNMAP:
 		mn_invalidate_async(msg->arg.remove.start, msg->arg.remove.end,
@@ -125,13 +123,13 @@ static ssize_t engine_read(int fd)
 	struct uffd_msg msgs[MSG_BATCH];
 	ssize_t n, i;
 
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	mn_events_begin();
 	n = read(fd, msgs, sizeof(msgs));
 	if (n < 0) {
 		n = errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		mn_events_end();
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		return n;
 	}
 	n /= sizeof(msgs[0]);
@@ -144,7 +142,7 @@ static ssize_t engine_read(int fd)
 	if (n)
 		mm_uffd_events_read();
 	mn_events_end();
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	mm_inject_delay(UHMM_DELAY_UNMAP_PUT);
 	mm_put_deferred();
 	return n;
@@ -158,10 +156,10 @@ static ssize_t engine_read(int fd)
  */
 static void engine_drain(void)
 {
-	struct pollfd pfd = { .fd = mm_engine.uffd, .events = POLLIN };
+	struct pollfd pfd = { .fd = init_mm.uffd, .events = POLLIN };
 
 	poll(&pfd, 1, 1);
-	engine_read(mm_engine.uffd);
+	engine_read(init_mm.uffd);
 }
 
 static void *engine_thread(void *arg)
@@ -223,14 +221,14 @@ static void *engine_thread(void *arg)
 
 static int engine_thread_start(void)
 {
-	return kthread_run(engine_thread, (void *)(long)mm_engine.uffd, "uhmm-engine");
+	return kthread_run(engine_thread, (void *)(long)init_mm.uffd, "uhmm-engine");
 }
 
 /* --- fork (fork.c calls these) --------------------------------------------- */
 
 bool mm_engine_running(void)
 {
-	return __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE) == 1;
+	return __atomic_load_n(&init_mm.engine_state, __ATOMIC_ACQUIRE) == 1;
 }
 
 /*
@@ -240,14 +238,14 @@ bool mm_engine_running(void)
  */
 int mm_engine_fork_child(int ret)
 {
-	pthread_mutex_init(&engine_lock, NULL);
+	pthread_mutex_init(&init_mm.engine_lock, NULL);
 	pending.head = pending.tail = 0;
 	if (!ret)
 		ret = engine_thread_start();
 	if (ret < 0) {
 		pr_err("the fault engine cannot restart in the child (%s): pages in device "
 		       "memory are not reachable there", strerror(-ret));
-		engine_state = ret;
+		init_mm.engine_state = ret;
 	}
 	return ret;
 }
@@ -256,30 +254,30 @@ int mm_engine_fork_child(int ret)
 
 int mm_engine_start(void)
 {
-	int state = __atomic_load_n(&engine_state, __ATOMIC_ACQUIRE);
+	int state = __atomic_load_n(&init_mm.engine_state, __ATOMIC_ACQUIRE);
 	int ret;
 
 	if (likely(state == 1))
 		return 0;
-	pthread_mutex_lock(&engine_lock);
-	if (engine_state) {
-		ret = engine_state == 1 ? 0 : engine_state;
+	pthread_mutex_lock(&init_mm.engine_lock);
+	if (init_mm.engine_state) {
+		ret = init_mm.engine_state == 1 ? 0 : init_mm.engine_state;
 		goto out;
 	}
 	mm_set_event_reader(engine_drain);
 	ret = mm_uffd_open();
 	if (!ret)
-		ret = sysmem_init(mm_engine.stage_uffd, mm_engine.uffd);
+		ret = sysmem_init(init_mm.stage_uffd, init_mm.uffd);
 	if (!ret)
 		ret = engine_thread_start();
 	if (ret) {
 		mm_uffd_close();
-		__atomic_store_n(&engine_state, ret, __ATOMIC_RELEASE);
+		__atomic_store_n(&init_mm.engine_state, ret, __ATOMIC_RELEASE);
 		goto out;
 	}
-	__atomic_store_n(&engine_state, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&init_mm.engine_state, 1, __ATOMIC_RELEASE);
 out:
-	pthread_mutex_unlock(&engine_lock);
+	pthread_mutex_unlock(&init_mm.engine_lock);
 	return ret;
 }
 
@@ -287,19 +285,20 @@ UHMM_EXPORT int uhmm_mm_get_stats(struct uhmm_mm_stats *stats)
 {
 	struct uhmm_mm_stats s;
 	size_t n;
+	const struct mm_counters *c = &init_mm.counters;
 
 	if (!stats || stats->size < sizeof(uint64_t))
 		return -EINVAL;
 	memset(&s, 0, sizeof(s));
 	s.size = sizeof(s);
-	s.faults = __atomic_load_n(&mm_counters.faults, __ATOMIC_RELAXED);
-	s.zero_faults = __atomic_load_n(&mm_counters.zero_faults, __ATOMIC_RELAXED);
-	s.pages_to_device = __atomic_load_n(&mm_counters.pages_to_device, __ATOMIC_RELAXED);
-	s.pages_to_ram = __atomic_load_n(&mm_counters.pages_to_ram, __ATOMIC_RELAXED);
-	s.moves_undercounted = __atomic_load_n(&mm_counters.moves_undercounted, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&pt_lock);
+	s.faults = __atomic_load_n(&c->faults, __ATOMIC_RELAXED);
+	s.zero_faults = __atomic_load_n(&c->zero_faults, __ATOMIC_RELAXED);
+	s.pages_to_device = __atomic_load_n(&c->pages_to_device, __ATOMIC_RELAXED);
+	s.pages_to_ram = __atomic_load_n(&c->pages_to_ram, __ATOMIC_RELAXED);
+	s.moves_undercounted = __atomic_load_n(&c->moves_undercounted, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	s.registered_bytes = mm_registered_bytes();
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	s.system_pages = sysmem_in_use();
 	n = stats->size < sizeof(s) ? stats->size : sizeof(s);
 	memcpy((char *)stats + sizeof(uint64_t), (char *)&s + sizeof(uint64_t),

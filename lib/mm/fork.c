@@ -57,7 +57,7 @@ static void fork_prepare(void)
 	mn_fork_quiesce();
 	mm_regs_lock();
 	mm_fork_close();
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	mn_fork_prepare();
 }
 
@@ -66,7 +66,7 @@ static void fork_parent(void)
 	if (!mm_engine_running())
 		return;
 	mn_fork_parent();
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	mm_fork_open();
 	mm_regs_unlock();
 }
@@ -83,7 +83,7 @@ static void fork_child(void)
 	mn_fork_child();
 	ret = mm_uffd_fork_child();
 	if (!ret) {
-		sysmem_fork_child(mm_engine.stage_uffd, mm_engine.uffd);
+		sysmem_fork_child(init_mm.stage_uffd, init_mm.uffd);
 		ret = mm_regs_register_again();
 	}
 	mm_engine_fork_child(ret);

@@ -190,9 +190,9 @@ static int walk_mapping(struct hmm_walk *w, unsigned long *addrp, unsigned long 
 
 	w->nr_ptes = 0;
 	w->oom = false;
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	pt_for_each(addr, end, collect_pte, w);
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	if (w->oom)
 		return -ENOMEM;
 

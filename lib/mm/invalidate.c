@@ -37,12 +37,6 @@
 #include "../core/internal.h"
 #include "mm_internal.h"
 
-struct mn_subs subs = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.wq = PTHREAD_COND_INITIALIZER,
-	.invalidate_seq = 2,
-};
-
 static bool overlaps(const struct uhmm_mmu_interval_notifier *sub, unsigned long start,
 		     unsigned long end)
 {
@@ -51,7 +45,7 @@ static bool overlaps(const struct uhmm_mmu_interval_notifier *sub, unsigned long
 
 bool mn_has_subscriptions(void)
 {
-	return __atomic_load_n(&subs.nr, __ATOMIC_ACQUIRE) != 0;
+	return __atomic_load_n(&init_mm.subs.nr, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* --- one invalidation: start (mark), call the ops, end --------------------- */
@@ -61,14 +55,14 @@ static unsigned long mn_start(const struct uhmm_mmu_notifier_range *range)
 	struct uhmm_mmu_interval_notifier *sub;
 	unsigned long seq;
 
-	pthread_mutex_lock(&subs.lock);
-	if (!subs.active++)
-		subs.invalidate_seq++;
-	seq = subs.invalidate_seq;
-	for (sub = subs.list; sub; sub = sub->next)
+	pthread_mutex_lock(&init_mm.subs.lock);
+	if (!init_mm.subs.active++)
+		init_mm.subs.invalidate_seq++;
+	seq = init_mm.subs.invalidate_seq;
+	for (sub = init_mm.subs.list; sub; sub = sub->next)
 		if (overlaps(sub, range->start, range->end))
 			__atomic_store_n(&sub->invalidate_seq, seq, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&subs.lock);
+	pthread_mutex_unlock(&init_mm.subs.lock);
 	return seq;
 }
 
@@ -76,7 +70,7 @@ static void mn_call(const struct uhmm_mmu_notifier_range *range, unsigned long s
 {
 	struct uhmm_mmu_interval_notifier *sub;
 
-	for (sub = subs.list; sub; sub = sub->next) {
+	for (sub = init_mm.subs.list; sub; sub = sub->next) {
 		if (!overlaps(sub, range->start, range->end))
 			continue;
 		if (!sub->ops->invalidate(sub, range, seq))
@@ -89,18 +83,18 @@ static void mn_end(void)
 {
 	struct uhmm_mmu_interval_notifier *sub;
 
-	pthread_mutex_lock(&subs.lock);
-	if (!--subs.active) {
-		subs.invalidate_seq++;
-		while ((sub = subs.deferred)) {
-			subs.deferred = sub->next;
+	pthread_mutex_lock(&init_mm.subs.lock);
+	if (!--init_mm.subs.active) {
+		init_mm.subs.invalidate_seq++;
+		while ((sub = init_mm.subs.deferred)) {
+			init_mm.subs.deferred = sub->next;
 			sub->deferred = false;
-			sub->next = subs.list;
-			subs.list = sub;
+			sub->next = init_mm.subs.list;
+			init_mm.subs.list = sub;
 		}
-		pthread_cond_broadcast(&subs.wq);
+		pthread_cond_broadcast(&init_mm.subs.wq);
 	}
-	pthread_mutex_unlock(&subs.lock);
+	pthread_mutex_unlock(&init_mm.subs.lock);
 }
 
 void mn_invalidate(unsigned long start, unsigned long end, enum uhmm_mmu_notifier_event event,
@@ -259,28 +253,28 @@ static bool done_overlaps(const struct work_struct *work, const void *arg)
 
 void mn_events_begin(void)
 {
-	__atomic_add_fetch(&subs.events_seq, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&init_mm.subs.events_seq, 1, __ATOMIC_SEQ_CST);
 }
 
 void mn_events_end(void)
 {
-	pthread_mutex_lock(&subs.lock);
-	__atomic_add_fetch(&subs.events_seq, 1, __ATOMIC_SEQ_CST);
-	pthread_cond_broadcast(&subs.wq);
-	pthread_mutex_unlock(&subs.lock);
+	pthread_mutex_lock(&init_mm.subs.lock);
+	__atomic_add_fetch(&init_mm.subs.events_seq, 1, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&init_mm.subs.wq);
+	pthread_mutex_unlock(&init_mm.subs.lock);
 }
 
 /* Waits for a read of events that may have started before our caller's. */
 void mn_events_sync(void)
 {
-	unsigned long seq = __atomic_load_n(&subs.events_seq, __ATOMIC_SEQ_CST);
+	unsigned long seq = __atomic_load_n(&init_mm.subs.events_seq, __ATOMIC_SEQ_CST);
 
 	if (!(seq & 1))
 		return;
-	pthread_mutex_lock(&subs.lock);
-	while (__atomic_load_n(&subs.events_seq, __ATOMIC_SEQ_CST) == seq)
-		pthread_cond_wait(&subs.wq, &subs.lock);
-	pthread_mutex_unlock(&subs.lock);
+	pthread_mutex_lock(&init_mm.subs.lock);
+	while (__atomic_load_n(&init_mm.subs.events_seq, __ATOMIC_SEQ_CST) == seq)
+		pthread_cond_wait(&init_mm.subs.wq, &init_mm.subs.lock);
+	pthread_mutex_unlock(&init_mm.subs.lock);
 }
 
 /*
@@ -322,7 +316,7 @@ void mn_fork_quiesce(void)
 /* Then, after pt_lock: the locks a child must not inherit held. */
 void mn_fork_prepare(void)
 {
-	pthread_mutex_lock(&subs.lock);
+	pthread_mutex_lock(&init_mm.subs.lock);
 	workqueue_lock(&mn_wq);
 	workqueue_lock(&deferred_wq);
 }
@@ -331,7 +325,7 @@ void mn_fork_parent(void)
 {
 	workqueue_unlock(&deferred_wq);
 	workqueue_unlock(&mn_wq);
-	pthread_mutex_unlock(&subs.lock);
+	pthread_mutex_unlock(&init_mm.subs.lock);
 	workqueue_resume(&mn_wq);
 	workqueue_resume(&deferred_wq);
 }
@@ -347,21 +341,21 @@ void mn_fork_child(void)
 	struct uhmm_mmu_interval_notifier *sub;
 	struct work_struct *work;
 
-	subs.active = 0;
+	init_mm.subs.active = 0;
 	for (work = mn_wq.head; work; work = work->next)
-		subs.active += container_of(work, struct mn_work, work)->seq != 0;
-	if (!subs.active && (subs.invalidate_seq & 1)) {
-		subs.invalidate_seq++;
-		while ((sub = subs.deferred)) {
-			subs.deferred = sub->next;
+		init_mm.subs.active += container_of(work, struct mn_work, work)->seq != 0;
+	if (!init_mm.subs.active && (init_mm.subs.invalidate_seq & 1)) {
+		init_mm.subs.invalidate_seq++;
+		while ((sub = init_mm.subs.deferred)) {
+			init_mm.subs.deferred = sub->next;
 			sub->deferred = false;
-			sub->next = subs.list;
-			subs.list = sub;
+			sub->next = init_mm.subs.list;
+			init_mm.subs.list = sub;
 		}
 	}
-	pthread_mutex_init(&subs.lock, NULL);
-	pthread_cond_init(&subs.wq, NULL);
-	subs.events_seq &= ~1UL;
+	pthread_mutex_init(&init_mm.subs.lock, NULL);
+	pthread_cond_init(&init_mm.subs.wq, NULL);
+	init_mm.subs.events_seq &= ~1UL;
 	if (workqueue_fork_child(&mn_wq) | workqueue_fork_child(&deferred_wq))
 		pr_err("the invalidation threads cannot start in the child: "
 		       "invalidations queued at fork() stay queued");

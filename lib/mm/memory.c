@@ -35,25 +35,23 @@ UHMM_EXPORT int uhmm_set_fault_around_bytes(unsigned long bytes)
 
 /* --- references dropped once pt_lock is released --------------------------- */
 
-static struct uhmm_page **deferred;
-static size_t nr_deferred, cap_deferred;
 
 /* pt_lock held.  If the array cannot grow, the page is put later by nobody:
  * leak rather than call a driver under pt_lock. */
 static void defer_put(struct uhmm_page *page)
 {
-	if (nr_deferred == cap_deferred) {
-		size_t cap = cap_deferred ? 2 * cap_deferred : 64;
-		struct uhmm_page **n = realloc(deferred, cap * sizeof(*n));
+	if (init_mm.nr_deferred == init_mm.cap_deferred) {
+		size_t cap = init_mm.cap_deferred ? 2 * init_mm.cap_deferred : 64;
+		struct uhmm_page **n = realloc(init_mm.deferred, cap * sizeof(*n));
 
 		if (!n) {
 			WARN(1, "out of memory: device page pfn %#lx leaked", page->pfn);
 			return;
 		}
-		deferred = n;
-		cap_deferred = cap;
+		init_mm.deferred = n;
+		init_mm.cap_deferred = cap;
 	}
-	deferred[nr_deferred++] = page;
+	init_mm.deferred[init_mm.nr_deferred++] = page;
 }
 
 /*
@@ -66,12 +64,12 @@ void mm_put_deferred(void)
 	size_t n, i;
 
 	mm_fork_enter();
-	pthread_mutex_lock(&pt_lock);
-	pages = deferred;
-	n = nr_deferred;
-	deferred = NULL;
-	nr_deferred = cap_deferred = 0;
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
+	pages = init_mm.deferred;
+	n = init_mm.nr_deferred;
+	init_mm.deferred = NULL;
+	init_mm.nr_deferred = init_mm.cap_deferred = 0;
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	for (i = 0; i < n; i++)
 		uhmm_put_page(pages[i]);
 	mm_fork_exit();
@@ -100,7 +98,7 @@ static void unmap_one(unsigned long addr, uintptr_t pte, void *arg)
 /* The CPU side of [start, end) is gone (munmap, MADV_DONTNEED); pt_lock held. */
 void mm_unmap_range(unsigned long start, unsigned long end)
 {
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	pt_for_each(start, end, unmap_one, NULL);
 }
 
@@ -141,7 +139,7 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
 {
 	struct remap r = { .from = from, .to = to };
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	pt_for_each(from, from + len, remap_one, &r);
 }
 
@@ -168,7 +166,7 @@ unsigned long mm_install_staged(struct uhmm_page *page, unsigned long (*find)(vo
 	unsigned long addr;
 	long moved;
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	for (;;) {
 		addr = find(arg);
 		if (!addr)
@@ -222,11 +220,11 @@ static void exclusive_restore(unsigned long addr, void *data)
 	struct uhmm_page *page = data;
 	unsigned long now;
 
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	now = mm_install_staged(page, exclusive_entry_addr, page);
 	page_flag_clear(page, PG_EXCL_REVOKING);
 	page->mapping = NULL;
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	uhmm_put_page(page);
 	/* Gone: the thread that faulted at @addr still waits, to find it unmapped. */
 	mm_wake(now ? now : addr, UHMM_PAGE_SIZE);
@@ -234,7 +232,7 @@ static void exclusive_restore(unsigned long addr, void *data)
 
 void exclusive_fault(unsigned long addr, struct uhmm_page *page)
 {
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	if (page_flag_test_and_set(page, PG_EXCL_REVOKING))
 		return;		/* already on its way back */
 	mn_invalidate_async(addr, addr + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_EXCLUSIVE,
@@ -250,7 +248,7 @@ static void exclusive_free(unsigned long addr, void *data)
 
 void exclusive_unmapped(unsigned long addr, struct uhmm_page *page)
 {
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	pt_set(addr, 0);
 	page->mapping = NULL;
 	if (page_flag_test(page, PG_EXCL_REVOKING))
@@ -280,15 +278,15 @@ void exclusive_revoke_all(void)
 
 	do {
 		b.n = 0;
-		pthread_mutex_lock(&pt_lock);
+		pthread_mutex_lock(&init_mm.pt_lock);
 		pt_walk(collect_exclusive, &b);
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		for (i = 0; i < b.n; i++) {
 			struct uhmm_page *page;
 
-			pthread_mutex_lock(&pt_lock);
+			pthread_mutex_lock(&init_mm.pt_lock);
 			page = pte_exclusive_page(pt_get(b.addr[i]));
-			pthread_mutex_unlock(&pt_lock);
+			pthread_mutex_unlock(&init_mm.pt_lock);
 			if (!page)
 				continue;
 			mn_invalidate(b.addr[i], b.addr[i] + UHMM_PAGE_SIZE,
@@ -371,10 +369,10 @@ static void fault_zero(unsigned long addr)
 		.range = { .start = addr, .len = UHMM_PAGE_SIZE },
 	};
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	mm_count(zero_faults, 1);
 	/* -EEXIST: the page is back; -EAGAIN: an event first.  The thread retries. */
-	if (ioctl(mm_engine.uffd, UFFDIO_ZEROPAGE, &zp))
+	if (ioctl(init_mm.uffd, UFFDIO_ZEROPAGE, &zp))
 		mm_wake(addr, UHMM_PAGE_SIZE);
 }
 
@@ -386,7 +384,7 @@ static void fault_window(unsigned long addr, unsigned long *start, unsigned long
 
 	*start = ALIGN_DOWN(addr, size);
 	*end = *start + size;
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	if (mm_registered_range(addr, &rs, &re)) {
 		if (*start < rs)
 			*start = rs;
@@ -396,7 +394,7 @@ static void fault_window(unsigned long addr, unsigned long *start, unsigned long
 		*start = addr;
 		*end = addr + UHMM_PAGE_SIZE;
 	}
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	if (vma_lookup_flags(addr, &vs, &ve, &vflags) == 0) {
 		if (*start < vs)
 			*start = vs;
@@ -422,10 +420,10 @@ bool handle_mm_fault(unsigned long addr, unsigned int uflags, pid_t tid)
 	addr = ALIGN_DOWN(addr, UHMM_PAGE_SIZE);
 	mm_fork_enter();
 again:
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	pte = pt_get(addr);
 	if (pte_is_migration(pte)) {
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		mm_fork_exit();
 		return false;
 	}
@@ -437,28 +435,28 @@ again:
 		 */
 		mm_inject_delay(UHMM_DELAY_FAULT_HOLE);
 		fault_zero(addr);
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		goto out;
 	}
 	if (pte_is_exclusive(pte)) {
 		/* The invalidation thread gives it back and wakes every waiter. */
 		exclusive_fault(addr, pte_exclusive_page(pte));
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		goto out;
 	}
 	page = pte_page(pte);
 	uhmm_get_page(page);
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 
 	uhmm_lock_page(page);
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	if (pt_get(addr) != pte) {
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		uhmm_unlock_page(page);
 		uhmm_put_page(page);
 		goto again;
 	}
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 
 	memset(&vmf, 0, sizeof(vmf));
 	vmf.address = addr;

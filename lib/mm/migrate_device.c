@@ -104,7 +104,7 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 	int unshared = 0;
 	bool single = false;
 
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	while (i < n) {
 		unsigned long addr = still_claimed(args, cand, i);
 		long moved;
@@ -146,9 +146,9 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 			bool retry;
 
 			/* The write may fault: not under pt_lock. */
-			pthread_mutex_unlock(&pt_lock);
+			pthread_mutex_unlock(&init_mm.pt_lock);
 			retry = unshare_page(addr);
-			pthread_mutex_lock(&pt_lock);
+			pthread_mutex_lock(&init_mm.pt_lock);
 			if (retry)
 				continue;
 		}
@@ -158,7 +158,7 @@ static void move_out(const struct uhmm_migrate_vma *args, const unsigned char *c
 		wait = (struct mm_event_wait){ 0 };
 		single = false;
 	}
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 }
 
 static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *cand)
@@ -171,7 +171,7 @@ static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *c
 		move_out(args, cand, run, skip);
 		sysmem_scan_populated(run, n);
 	}
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	for (i = 0; i < n; i++) {
 		unsigned long addr;
 		bool ours, moved = run && page_flag_test(&run[i], PG_SYS_POPULATED);
@@ -196,7 +196,7 @@ static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *c
 		/* else a hole: src stays MIGRATE, as the kernel's collect_hole() leaves it */
 		args->cpages++;
 	}
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	if (run)
 		for (i = 0; i < n; i++)
 			if (uhmm_migrate_pfn_to_page(args->src[i]) != &run[i])
@@ -250,7 +250,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 	}
 
 	mm_fork_enter();
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	/*
 	 * An unmap applied since the registration took it away: a mapping now
 	 * there is not watched, and a page taken from it would read back as zeros.
@@ -278,7 +278,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 			ncand++;
 		}
 	}
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	if (ncand)
 		collect_system(args, cand);
 	free(cand);
@@ -298,10 +298,10 @@ static void migrate_check(unsigned long *src, unsigned long dst, unsigned long a
 	}
 	if (!addr)
 		return;
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	if (!pt_find_migration(addr, src))
 		*src &= ~UHMM_MIGRATE_PFN_MIGRATE;
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 }
 
 UHMM_EXPORT void uhmm_migrate_vma_pages(struct uhmm_migrate_vma *args)
@@ -348,7 +348,7 @@ static bool install(unsigned long home, unsigned long *src, struct uhmm_page *pa
 	unsigned long addr;
 	bool taken = false;
 
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	if (page && !uhmm_is_zone_device_page(page)) {
 		/* Nothing else fills the address while the migration entry is there. */
 		mm_install_staged(page, migration_entry_addr, &e);
@@ -362,7 +362,7 @@ static bool install(unsigned long home, unsigned long *src, struct uhmm_page *pa
 			pt_set(addr, 0);
 		}
 	}	/* else unmapped meanwhile: the page goes */
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	return taken;
 }
 
@@ -438,21 +438,21 @@ static unsigned long finalize_run_to_ram(struct uhmm_migrate_vma *args, unsigned
 	}
 	if (n < 2)
 		return 0;
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	addr = pt_find_migration(addr, &src[i]);
 	for (j = 0; addr && j < n; j++)
 		if (pt_find_migration(args->start + ((i + j) << UHMM_PAGE_SHIFT), &src[i + j]) !=
 		    addr + (j << UHMM_PAGE_SHIFT))
 			break;
 	n = addr ? j : 0;
-	moved = n < 2 ? 0 : mm_move(mm_engine.uffd, addr, (unsigned long)uhmm_page_address(first),
+	moved = n < 2 ? 0 : mm_move(init_mm.uffd, addr, (unsigned long)uhmm_page_address(first),
 				    n << UHMM_PAGE_SHIFT, false);
 	k = moved > 0 ? (unsigned long)moved >> UHMM_PAGE_SHIFT : 0;
 	for (j = 0; j < k; j++) {
 		pt_set(addr + (j << UHMM_PAGE_SHIFT), 0);
 		page_flag_clear(&first[j], PG_SYS_POPULATED);
 	}
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	mm_count(pages_to_ram, k);
 	for (j = 0; j < k; j++) {
 		release_page(&first[j], NULL);
@@ -522,7 +522,7 @@ static void evict_invalidate(unsigned long start, unsigned long npages)
 		mn_invalidate(0, ~0UL, UHMM_MMU_NOTIFY_MIGRATE, NULL);
 		return;
 	}
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	for (i = 0; i < npages; i++) {
 		struct uhmm_page *page = uhmm_pfn_to_page(start + i);
 		unsigned long addr;
@@ -534,7 +534,7 @@ static void evict_invalidate(unsigned long start, unsigned long npages)
 		if (pte_page(pt_get(addr)) == page)
 			addrs[n++] = addr;
 	}
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	for (i = 0; i < n; i++)
 		mn_invalidate(addrs[i], addrs[i] + UHMM_PAGE_SIZE, UHMM_MMU_NOTIFY_MIGRATE, NULL);
 	free(addrs);
@@ -559,14 +559,14 @@ UHMM_EXPORT int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long
 			continue;
 		/* A fault may hold it for a moment: wait, eviction must get every page. */
 		uhmm_lock_page(page);
-		pthread_mutex_lock(&pt_lock);
+		pthread_mutex_lock(&init_mm.pt_lock);
 		pte = page->mapping == MM_MAPPING ? pt_get(page->index) : 0;
 		if (pte_page(pte) == page) {
 			write = pte & PTE_WRITE;
 			pt_set(page->index, pte_mk_migration(&src_pfns[i]));
 			mapped = true;
 		}
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		if (mapped)
 			uhmm_put_page(page);	/* the mapping's; ours stands for it */
 		src_pfns[i] = uhmm_migrate_pfn(page->pfn) | UHMM_MIGRATE_PFN_MIGRATE |

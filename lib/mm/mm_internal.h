@@ -27,30 +27,8 @@
  * callback set from above: the transport has an unread event read with
  * mm_set_event_reader()'s function.
  *
- * Lock ordering (outer first; a thread holding one takes only those below):
- *
- *   reg_lock			userfaultfd.c: one registration at a time
- *     the fork gate		fork_gate.c: a reference, not a lock, held by
- *				faults, migrations (setup to finalize) and
- *				deferred puts; fork() closes it under reg_lock,
- *				so none wants reg_lock later (migrations
- *				register first)
- *       page lock		uhmm_lock_page(): a fault's page, a migration's pages
- *         pt_lock		pgtable.c: uhmm's entries, the registration table,
- *				the engine's reads and events
- *           subs.lock		invalidate.c: the subscriptions
- *             mn_wq.lock		invalidate.c: the invalidation thread's queue
- *               deferred_wq.lock	invalidate.c: the deferred-work thread's queue
- *				(both lib/core/workqueue.c; held together only
- *				at fork())
- *
- * and, taken with any of those held but holding nothing else: sysmem.lock,
- * sparse_lock, maps_lock (vma.c), the page wait queues, a pgmap's state
- * lock.  engine_lock is taken with none of them held.  Functions whose
- * callers must hold a lock say lockdep_assert_held() (checked in debug
- * builds).  No driver callback runs under pt_lock, subs.lock or a work
- * queue's lock: the ops run on the invalidation thread with no lock of
- * lib/mm held, page_free() from deferred puts.
+ * The process's state is one structure, struct mm_struct, at the end of
+ * this file, with the lock ordering at its head.
  */
 #ifndef UHMM_LIB_MM_INTERNAL_H
 #define UHMM_LIB_MM_INTERNAL_H
@@ -114,8 +92,6 @@ void free_zone_device_page(struct uhmm_page *page);
 #define PTE_MIGRATION	0x4UL
 #define PTE_FLAGS	0x7UL
 #define PTE_EXCLUSIVE	(PTE_MIGRATION | PTE_WRITE)	/* no PTE_DEVICE: its own type */
-
-extern pthread_mutex_t pt_lock;
 
 static inline uintptr_t pte_mk_device(struct uhmm_page *page, bool write)
 {
@@ -250,13 +226,7 @@ struct pagemap_scan_arg {
 /* PAGEMAP_SCAN: the number of regions filled in, or -errno. */
 long pagemap_scan(struct pagemap_scan_arg *arg);
 
-/* init_mm.c: the state every layer reads */
-struct mm_engine {
-	int uffd;		/* the process's registered ranges */
-	int stage_uffd;		/* the sysmem staging area, no events */
-	uint64_t features;
-};
-extern struct mm_engine mm_engine;
+/* init_mm.c: which thread is the engine's; struct mm_struct init_mm is below */
 extern __thread bool mm_engine_thread;	/* set in the engine's thread */
 bool mm_in_engine_thread(void);
 /* A wait that lasts this long is logged, and again each time as long (tests shorten it). */
@@ -353,7 +323,7 @@ void vma_use_procmap_query(bool use);
 
 /* memory.c: the CPU side of exclusive access (device_exclusive.c: the device's) */
 /* page->mapping of a page mapped in the process (the kernel's anon_vma) */
-#define MM_MAPPING	((void *)&mm_engine)
+#define MM_MAPPING	((void *)&init_mm)
 /* A CPU access found an exclusive entry at @addr; pt_lock held. */
 void exclusive_fault(unsigned long addr, struct uhmm_page *page);
 /* The address of an exclusive entry is gone; pt_lock held. */
@@ -380,7 +350,7 @@ extern unsigned long fault_around_bytes;
 
 /* invalidate.c: subscriptions and invalidations (mmu_notifier.c: their API) */
 #include <uhmm/mmu_notifier.h>
-struct mn_subs {
+struct mn_subs {			/* lock protects all but nr and events_seq (atomics) */
 	pthread_mutex_t lock;
 	pthread_cond_t wq;
 	unsigned long invalidate_seq;		/* odd while invalidations run */
@@ -390,7 +360,6 @@ struct mn_subs {
 	unsigned long nr;			/* subscriptions, for the fast path */
 	unsigned long events_seq;		/* odd while the engine reads events */
 };
-extern struct mn_subs subs;	/* lock protects all but nr and events_seq (atomics) */
 bool mn_has_subscriptions(void);
 /* Invalidates [start, end) now, in the calling thread. */
 void mn_invalidate(unsigned long start, unsigned long end, enum uhmm_mmu_notifier_event event,
@@ -420,7 +389,85 @@ unsigned long sysmem_in_use(void);
 struct mm_counters {
 	uint64_t faults, zero_faults, pages_to_device, pages_to_ram, moves_undercounted;
 };
-extern struct mm_counters mm_counters;
-#define mm_count(field, n) __atomic_fetch_add(&mm_counters.field, (n), __ATOMIC_RELAXED)
+#define mm_count(field, n) __atomic_fetch_add(&init_mm.counters.field, (n), __ATOMIC_RELAXED)
+
+/*
+ * struct mm_struct - the process's memory as lib/mm keeps it: the kernel's
+ * mm_struct, with one instance, init_mm (init_mm.c).  Each field says what
+ * protects it: a lock; "atomic" (__atomic builtins); or "start", set before
+ * the engine's thread starts (and again in a forked child, single-threaded
+ * then) and only read after.  Process-wide tables that are not per-process
+ * in the kernel either stay in their files: the pfn table (sparse.c), the
+ * page wait queues (page.c), the staging area (sysmem.c, the system memory
+ * pages come from), the work queues (invalidate.c) and the knobs
+ * (fault_around_bytes, mm_wait_log_s, fault injection).
+ *
+ * Lock ordering (outer first; a thread holding one takes only those below):
+ *
+ *   reg_lock			userfaultfd.c: one registration at a time
+ *     the fork gate		fork_gate.c: a reference, not a lock, held by
+ *				faults, migrations (setup to finalize) and
+ *				deferred puts; fork() closes it under reg_lock,
+ *				so none wants reg_lock later (migrations
+ *				register first)
+ *       page lock		uhmm_lock_page(): a fault's page, a migration's pages
+ *         pt_lock		pgtable.c: uhmm's entries, the registration table,
+ *				the engine's reads and events
+ *           subs.lock		invalidate.c: the subscriptions
+ *             mn_wq.lock		invalidate.c: the invalidation thread's queue
+ *               deferred_wq.lock	invalidate.c: the deferred-work thread's queue
+ *				(both lib/core/workqueue.c; held together only
+ *				at fork())
+ *
+ * and, taken with any of those held but holding nothing else: sysmem.lock,
+ * sparse_lock, maps_lock (vma.c), the page wait queues, a pgmap's state
+ * lock.  engine_lock is taken with none of them held.  Functions whose
+ * callers must hold a lock say lockdep_assert_held() (checked in debug
+ * builds).  No driver callback runs under pt_lock, subs.lock or a work
+ * queue's lock: the ops run on the invalidation thread with no lock of
+ * lib/mm held, page_free() from deferred puts.
+ */
+#define PT_HASH_BITS	10
+struct pt_block;
+struct moved_entry;
+struct mm_struct {
+	/* engine.c: starting the handler thread */
+	pthread_mutex_t engine_lock;
+	int engine_state;		/* engine_lock to change, atomic to read:
+					   0 not started, 1 running, < 0 -errno */
+
+	/* userfaultfd.c: the transport */
+	int uffd;			/* start: the registered ranges' userfaultfd */
+	int stage_uffd;			/* start: the staging area's, no events */
+	uint64_t uffd_features;		/* start: what uffd was opened with */
+	pthread_mutex_t reg_lock;	/* one registration at a time, so the
+					   table always matches the kernel's */
+	struct mm_reg_range *regs;	/* pt_lock: sorted, disjoint, MM_REG_* */
+	size_t nr_regs, cap_regs;	/* pt_lock */
+	uint64_t registered_bytes;	/* pt_lock */
+	unsigned long events_read;	/* pt_lock: the engine's reads so far */
+	pthread_cond_t events_cond;	/* waits on pt_lock for events_read */
+
+	/* pgtable.c: uhmm's entries */
+	pthread_mutex_t pt_lock;
+	struct pt_block *pt_hash[1 << PT_HASH_BITS];	/* pt_lock */
+	struct moved_entry *moved;	/* pt_lock: entries mremap() moved mid-migration */
+	size_t nr_moved, cap_moved;	/* pt_lock */
+
+	/* memory.c: references put once pt_lock is released */
+	struct uhmm_page **deferred;	/* pt_lock */
+	size_t nr_deferred, cap_deferred;	/* pt_lock */
+
+	/* invalidate.c: the interval notifiers */
+	struct mn_subs subs;		/* subs.lock, as struct mn_subs says */
+
+	/* vma.c, pagemap.c: the process's files in /proc */
+	pthread_mutex_t maps_lock;
+	int maps_fd;			/* maps_lock to open, atomic to read */
+	int pagemap_fd;			/* start */
+
+	struct mm_counters counters;	/* atomic */
+};
+extern struct mm_struct init_mm;
 
 #endif

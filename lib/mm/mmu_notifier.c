@@ -38,21 +38,21 @@ UHMM_EXPORT int uhmm_mmu_interval_notifier_insert(struct uhmm_mmu_interval_notif
 	sub->start = start;
 	sub->last = last;
 	sub->ops = ops;
-	pthread_mutex_lock(&subs.lock);
-	if (subs.active) {
+	pthread_mutex_lock(&init_mm.subs.lock);
+	if (init_mm.subs.active) {
 		/* As if being invalidated: read_begin() waits for the end. */
-		sub->invalidate_seq = subs.invalidate_seq;
+		sub->invalidate_seq = init_mm.subs.invalidate_seq;
 		sub->deferred = true;
-		sub->next = subs.deferred;
-		subs.deferred = sub;
+		sub->next = init_mm.subs.deferred;
+		init_mm.subs.deferred = sub;
 	} else {
-		sub->invalidate_seq = subs.invalidate_seq - 1;
+		sub->invalidate_seq = init_mm.subs.invalidate_seq - 1;
 		sub->deferred = false;
-		sub->next = subs.list;
-		subs.list = sub;
+		sub->next = init_mm.subs.list;
+		init_mm.subs.list = sub;
 	}
-	__atomic_add_fetch(&subs.nr, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&subs.lock);
+	__atomic_add_fetch(&init_mm.subs.nr, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&init_mm.subs.lock);
 	return 0;
 }
 
@@ -72,24 +72,24 @@ UHMM_EXPORT void uhmm_mmu_interval_notifier_remove(struct uhmm_mmu_interval_noti
 {
 	if (WARN_ON(!sub))
 		return;
-	pthread_mutex_lock(&subs.lock);
-	while (subs.active && !sub->deferred)
-		pthread_cond_wait(&subs.wq, &subs.lock);
-	unlink_sub(sub->deferred ? &subs.deferred : &subs.list, sub);
+	pthread_mutex_lock(&init_mm.subs.lock);
+	while (init_mm.subs.active && !sub->deferred)
+		pthread_cond_wait(&init_mm.subs.wq, &init_mm.subs.lock);
+	unlink_sub(sub->deferred ? &init_mm.subs.deferred : &init_mm.subs.list, sub);
 	sub->deferred = false;
-	__atomic_sub_fetch(&subs.nr, 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&subs.lock);
+	__atomic_sub_fetch(&init_mm.subs.nr, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&init_mm.subs.lock);
 }
 
 UHMM_EXPORT unsigned long uhmm_mmu_interval_read_begin(struct uhmm_mmu_interval_notifier *sub)
 {
 	unsigned long seq;
 
-	pthread_mutex_lock(&subs.lock);
+	pthread_mutex_lock(&init_mm.subs.lock);
 	seq = __atomic_load_n(&sub->invalidate_seq, __ATOMIC_ACQUIRE);
-	while (seq == subs.invalidate_seq && (seq & 1))
-		pthread_cond_wait(&subs.wq, &subs.lock);
-	pthread_mutex_unlock(&subs.lock);
+	while (seq == init_mm.subs.invalidate_seq && (seq & 1))
+		pthread_cond_wait(&init_mm.subs.wq, &init_mm.subs.lock);
+	pthread_mutex_unlock(&init_mm.subs.lock);
 	return seq;
 }
 

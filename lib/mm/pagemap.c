@@ -17,20 +17,19 @@
 
 #define UHMM_PAGEMAP_SCAN	_IOWR('f', 16, struct pagemap_scan_arg)
 
-static int pagemap_fd = -1;	/* set before the engine's thread starts */
 
 int pagemap_open(void)
 {
 	pagemap_close();
-	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	return pagemap_fd < 0 ? -errno : 0;
+	init_mm.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	return init_mm.pagemap_fd < 0 ? -errno : 0;
 }
 
 void pagemap_close(void)
 {
-	if (pagemap_fd >= 0)
-		close(pagemap_fd);
-	pagemap_fd = -1;
+	if (init_mm.pagemap_fd >= 0)
+		close(init_mm.pagemap_fd);
+	init_mm.pagemap_fd = -1;
 }
 
 int pagemap_read(unsigned long addr, unsigned long n, uint64_t *ents)
@@ -38,9 +37,10 @@ int pagemap_read(unsigned long addr, unsigned long n, uint64_t *ents)
 	size_t len = n * sizeof(*ents);
 	ssize_t got;
 
-	if (pagemap_fd < 0)
+	if (init_mm.pagemap_fd < 0)
 		return -EBADF;
-	got = pread(pagemap_fd, ents, len, (off_t)(addr >> UHMM_PAGE_SHIFT) * sizeof(*ents));
+	got = pread(init_mm.pagemap_fd, ents, len,
+		    (off_t)(addr >> UHMM_PAGE_SHIFT) * sizeof(*ents));
 	if (got < 0)
 		return -errno;
 	return got == (ssize_t)len ? 0 : -EIO;
@@ -57,8 +57,8 @@ long pagemap_scan(struct pagemap_scan_arg *arg)
 {
 	long n;
 
-	if (pagemap_fd < 0)
+	if (init_mm.pagemap_fd < 0)
 		return -EBADF;
-	n = ioctl(pagemap_fd, UHMM_PAGEMAP_SCAN, arg);
+	n = ioctl(init_mm.pagemap_fd, UHMM_PAGEMAP_SCAN, arg);
 	return n < 0 ? -errno : n;
 }

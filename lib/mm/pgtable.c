@@ -14,7 +14,6 @@
 
 #define PT_BLOCK_SHIFT	21
 #define PT_ENTRIES	(1UL << (PT_BLOCK_SHIFT - UHMM_PAGE_SHIFT))
-#define PT_HASH_BITS	10
 
 struct pt_block {
 	unsigned long base;		/* address >> PT_BLOCK_SHIFT */
@@ -23,9 +22,6 @@ struct pt_block {
 	uintptr_t pte[PT_ENTRIES];
 };
 
-pthread_mutex_t pt_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static struct pt_block *pt_hash[1 << PT_HASH_BITS];
 
 /*
  * Migration entries that mremap() moved while their migration was in
@@ -38,12 +34,10 @@ struct moved_entry {
 	const unsigned long *slot;
 	unsigned long addr;
 };
-static struct moved_entry *moved;
-static size_t nr_moved, cap_moved;
 
 static struct pt_block **pt_bucket(unsigned long base)
 {
-	return &pt_hash[(base * 0x9E3779B97F4A7C15ULL) >> (64 - PT_HASH_BITS)];
+	return &init_mm.pt_hash[(base * 0x9E3779B97F4A7C15ULL) >> (64 - PT_HASH_BITS)];
 }
 
 static struct pt_block *pt_find(unsigned long base)
@@ -60,7 +54,7 @@ uintptr_t pt_get(unsigned long addr)
 {
 	struct pt_block *b = pt_find(addr >> PT_BLOCK_SHIFT);
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	return b ? b->pte[(addr >> UHMM_PAGE_SHIFT) & (PT_ENTRIES - 1)] : 0;
 }
 
@@ -68,9 +62,9 @@ static struct moved_entry *moved_find(const unsigned long *slot)
 {
 	size_t i;
 
-	for (i = 0; i < nr_moved; i++)
-		if (moved[i].slot == slot)
-			return &moved[i];
+	for (i = 0; i < init_mm.nr_moved; i++)
+		if (init_mm.moved[i].slot == slot)
+			return &init_mm.moved[i];
 	return NULL;
 }
 
@@ -80,7 +74,7 @@ static void moved_forget(unsigned long addr, uintptr_t old)
 	struct moved_entry *m = moved_find(pte_migration_slot(old));
 
 	if (m && m->addr == addr)
-		*m = moved[--nr_moved];
+		*m = init_mm.moved[--init_mm.nr_moved];
 }
 
 int pt_set(unsigned long addr, uintptr_t pte)
@@ -89,7 +83,7 @@ int pt_set(unsigned long addr, uintptr_t pte)
 	struct pt_block *b = pt_find(base), **pp;
 	uintptr_t *slot;
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	if (!b) {
 		if (!pte)
 			return 0;
@@ -102,7 +96,7 @@ int pt_set(unsigned long addr, uintptr_t pte)
 		*pp = b;
 	}
 	slot = &b->pte[(addr >> UHMM_PAGE_SHIFT) & (PT_ENTRIES - 1)];
-	if (nr_moved && pte_is_migration(*slot))
+	if (init_mm.nr_moved && pte_is_migration(*slot))
 		moved_forget(addr, *slot);
 	if (!*slot && pte)
 		b->used++;
@@ -123,7 +117,7 @@ void pt_for_each(unsigned long start, unsigned long end,
 {
 	unsigned long addr = start;
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	while (addr < end) {
 		unsigned long block_end = ALIGN_DOWN(addr, 1UL << PT_BLOCK_SHIFT) +
 					  (1UL << PT_BLOCK_SHIFT);
@@ -149,9 +143,9 @@ void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg
 	struct pt_block *b;
 	unsigned long i, h;
 
-	lockdep_assert_held(&pt_lock);
-	for (h = 0; h < ARRAY_SIZE(pt_hash); h++)
-		for (b = pt_hash[h]; b; b = b->next)
+	lockdep_assert_held(&init_mm.pt_lock);
+	for (h = 0; h < ARRAY_SIZE(init_mm.pt_hash); h++)
+		for (b = init_mm.pt_hash[h]; b; b = b->next)
 			for (i = 0; i < PT_ENTRIES; i++)
 				if (b->pte[i])
 					fn((b->base << PT_BLOCK_SHIFT) | (i << UHMM_PAGE_SHIFT),
@@ -160,18 +154,18 @@ void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg
 
 static int moved_reserve(size_t n)
 {
-	size_t cap = cap_moved ? cap_moved : 16;
+	size_t cap = init_mm.cap_moved ? init_mm.cap_moved : 16;
 	struct moved_entry *m;
 
-	while (cap < nr_moved + n)
+	while (cap < init_mm.nr_moved + n)
 		cap *= 2;
-	if (cap == cap_moved)
+	if (cap == init_mm.cap_moved)
 		return 0;
-	m = realloc(moved, cap * sizeof(*m));
+	m = realloc(init_mm.moved, cap * sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	moved = m;
-	cap_moved = cap;
+	init_mm.moved = m;
+	init_mm.cap_moved = cap;
 	return 0;
 }
 
@@ -181,7 +175,7 @@ int pt_move_migration(unsigned long from, unsigned long to)
 	struct moved_entry *m;
 	int ret;
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	if (WARN_ON(!pte_is_migration(pte)))
 		return -EINVAL;
 	ret = moved_reserve(1);
@@ -191,7 +185,7 @@ int pt_move_migration(unsigned long from, unsigned long to)
 	if (ret)
 		return ret;
 	pt_set(from, 0);	/* forgets a record of an earlier move */
-	m = &moved[nr_moved++];
+	m = &init_mm.moved[init_mm.nr_moved++];
 	m->slot = pte_migration_slot(pte);
 	m->addr = to;
 	return 0;
@@ -200,16 +194,16 @@ int pt_move_migration(unsigned long from, unsigned long to)
 unsigned long pt_find_migration(unsigned long home, const unsigned long *slot)
 {
 	uintptr_t pte = pte_mk_migration(slot);
-	struct moved_entry *m = nr_moved ? moved_find(slot) : NULL;
+	struct moved_entry *m = init_mm.nr_moved ? moved_find(slot) : NULL;
 	unsigned long addr = m ? m->addr : home;
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	return addr && pt_get(addr) == pte ? addr : 0;
 }
 
 void pt_fork_child(void)
 {
-	pthread_mutex_init(&pt_lock, NULL);
+	pthread_mutex_init(&init_mm.pt_lock, NULL);
 	/* fork() waits for every migration: no entry is in flight in the child. */
-	nr_moved = 0;
+	init_mm.nr_moved = 0;
 }

@@ -362,7 +362,7 @@ unsigned long sysmem_in_use(void)
  */
 bool sysmem_event_pending(void)
 {
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	return mm_writeprotect((unsigned long)sysmem.landing, UHMM_PAGE_SIZE, false) == -EAGAIN;
 }
 
@@ -383,19 +383,19 @@ long sysmem_move_in(struct uhmm_page *first, unsigned long src, unsigned long le
 	unsigned long land = (unsigned long)sysmem.landing + (i << UHMM_PAGE_SHIFT);
 	long moved, done = 0, back;
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	moved = mm_probe_watched(src);
 	if (moved == -ENOENT && sysmem_event_pending())
 		moved = -EAGAIN;
 	if (moved)
 		return moved;	/* -ENOENT: not watched; -EAGAIN: an event is unread */
-	moved = mm_move(mm_engine.uffd, land, src, len, true);
+	moved = mm_move(init_mm.uffd, land, src, len, true);
 	if (moved == -ENOENT && sysmem_event_pending())
 		return -EAGAIN;
 	if (moved <= 0)
 		return moved;
 	while (done < moved) {
-		long n = mm_move(mm_engine.stage_uffd, slot + done, land + done,
+		long n = mm_move(init_mm.stage_uffd, slot + done, land + done,
 				 moved - done, true);
 
 		if (n <= 0)
@@ -405,7 +405,7 @@ long sysmem_move_in(struct uhmm_page *first, unsigned long src, unsigned long le
 	if (done == moved)
 		return moved;
 	/* Cannot happen (both areas are uhmm's own); if it does, put the rest back. */
-	back = mm_move(mm_engine.uffd, src + done, land + done, moved - done, true);
+	back = mm_move(init_mm.uffd, src + done, land + done, moved - done, true);
 	WARN(back != moved - done, "%ld bytes at %#lx stranded in the landing area: %ld",
 	     moved - done, src + done, back);
 	return done;
@@ -445,7 +445,7 @@ UHMM_EXPORT void *uhmm_page_address(const struct uhmm_page *page)
 long mm_install_frame(unsigned long addr, struct uhmm_page *page)
 {
 	unsigned long src = (unsigned long)uhmm_page_address(page);
-	long moved = mm_move(mm_engine.uffd, addr, src, UHMM_PAGE_SIZE, false);
+	long moved = mm_move(init_mm.uffd, addr, src, UHMM_PAGE_SIZE, false);
 
 	if (moved == -EINVAL)
 		moved = mm_copy(addr, src);

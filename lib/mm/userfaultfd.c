@@ -47,13 +47,6 @@ struct uffdio_move {
 /* Write-protect mode on shmem and hugetlbfs mappings (Linux 5.19), if there. */
 #define ENGINE_OPTIONAL	UFFD_FEATURE_WP_HUGETLBFS_SHMEM
 
-/* Registered ranges, sorted and disjoint, with their MM_REG_* modes; under pt_lock. */
-static struct mm_reg_range *regs;
-static size_t nr_regs, cap_regs;
-static uint64_t registered_bytes;
-static uint64_t engine_features;	/* what the engine's userfaultfd was opened with */
-/* Serializes registrations, so the table always matches the kernel's. */
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Reads the events the kernel has queued (the engine's; set before any ioctl). */
 static void (*event_reader)(void);
 
@@ -134,14 +127,13 @@ int mm_uffd_open(void)
 		       missing & UFFD_FEATURE_MOVE ? ": UFFDIO_MOVE" : "");
 		return -EOPNOTSUPP;
 	}
-	mm_engine.features = available;
-	engine_features = ENGINE_FEATURES | (available & ENGINE_OPTIONAL);
-	mm_engine.uffd = uffd_open_api(engine_features, &user_only);
-	if (mm_engine.uffd < 0)
-		return mm_engine.uffd;
-	mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
-	if (mm_engine.stage_uffd < 0)
-		return mm_engine.stage_uffd;
+	init_mm.uffd_features = ENGINE_FEATURES | (available & ENGINE_OPTIONAL);
+	init_mm.uffd = uffd_open_api(init_mm.uffd_features, &user_only);
+	if (init_mm.uffd < 0)
+		return init_mm.uffd;
+	init_mm.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
+	if (init_mm.stage_uffd < 0)
+		return init_mm.stage_uffd;
 	if (user_only)
 		pr_warn("userfaultfd is limited to user-mode faults here: a system call "
 			"that touches a page in device memory fails with EFAULT");
@@ -150,12 +142,12 @@ int mm_uffd_open(void)
 
 void mm_uffd_close(void)
 {
-	if (mm_engine.uffd >= 0)
-		close(mm_engine.uffd);
-	if (mm_engine.stage_uffd >= 0)
-		close(mm_engine.stage_uffd);
+	if (init_mm.uffd >= 0)
+		close(init_mm.uffd);
+	if (init_mm.stage_uffd >= 0)
+		close(init_mm.stage_uffd);
 	pagemap_close();
-	mm_engine.uffd = mm_engine.stage_uffd = -1;
+	init_mm.uffd = init_mm.stage_uffd = -1;
 }
 
 /* --- the ioctls the rest of lib/mm uses ----------------------------------- */
@@ -228,14 +220,14 @@ int mm_copy(unsigned long dst, unsigned long src)
 {
 	struct uffdio_copy copy = { .dst = dst, .src = src, .len = UHMM_PAGE_SIZE };
 
-	return ioctl(mm_engine.uffd, UFFDIO_COPY, &copy) ? -errno : 0;
+	return ioctl(init_mm.uffd, UFFDIO_COPY, &copy) ? -errno : 0;
 }
 
 void mm_wake(unsigned long addr, unsigned long len)
 {
 	struct uffdio_range range = { .start = addr, .len = len };
 
-	ioctl(mm_engine.uffd, UFFDIO_WAKE, &range);
+	ioctl(init_mm.uffd, UFFDIO_WAKE, &range);
 }
 
 /*
@@ -255,7 +247,7 @@ int mm_probe_watched(unsigned long addr)
 		.mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE,
 	};
 
-	if (ioctl(mm_engine.uffd, UFFDIO_ZEROPAGE, &zp) == 0 || errno == EEXIST)
+	if (ioctl(init_mm.uffd, UFFDIO_ZEROPAGE, &zp) == 0 || errno == EEXIST)
 		return 0;
 	return errno == EAGAIN ? -EAGAIN : -ENOENT;
 }
@@ -267,32 +259,33 @@ static int reg_insert(unsigned long start, unsigned long end, unsigned int modes
 {
 	size_t i, j;
 
-	if (nr_regs == cap_regs) {
-		size_t cap = cap_regs ? 2 * cap_regs : 16;
-		struct mm_reg_range *n = realloc(regs, cap * sizeof(*n));
+	if (init_mm.nr_regs == init_mm.cap_regs) {
+		size_t cap = init_mm.cap_regs ? 2 * init_mm.cap_regs : 16;
+		struct mm_reg_range *n = realloc(init_mm.regs, cap * sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
-		regs = n;
-		cap_regs = cap;
+		init_mm.regs = n;
+		init_mm.cap_regs = cap;
 	}
-	for (i = 0; i < nr_regs && regs[i].end <= start; i++)
+	for (i = 0; i < init_mm.nr_regs && init_mm.regs[i].end <= start; i++)
 		;
 	/* regs[i .. j - 1] are the neighbours merged into the new range. */
 	j = i;
-	if (i && regs[i - 1].end == start && regs[i - 1].modes == modes)
-		start = regs[--i].start;
-	if (j < nr_regs && regs[j].start == end && regs[j].modes == modes)
-		end = regs[j++].end;
+	if (i && init_mm.regs[i - 1].end == start && init_mm.regs[i - 1].modes == modes)
+		start = init_mm.regs[--i].start;
+	if (j < init_mm.nr_regs && init_mm.regs[j].start == end && init_mm.regs[j].modes == modes)
+		end = init_mm.regs[j++].end;
 	for (size_t k = i; k < j; k++)
-		registered_bytes -= regs[k].end - regs[k].start;
-	memmove(&regs[i + 1], &regs[j], (nr_regs - j) * sizeof(*regs));
-	nr_regs -= j - i;
-	regs[i].start = start;
-	regs[i].end = end;
-	regs[i].modes = modes;
-	nr_regs++;
-	registered_bytes += end - start;
+		init_mm.registered_bytes -= init_mm.regs[k].end - init_mm.regs[k].start;
+	memmove(&init_mm.regs[i + 1], &init_mm.regs[j],
+		(init_mm.nr_regs - j) * sizeof(*init_mm.regs));
+	init_mm.nr_regs -= j - i;
+	init_mm.regs[i].start = start;
+	init_mm.regs[i].end = end;
+	init_mm.regs[i].modes = modes;
+	init_mm.nr_regs++;
+	init_mm.registered_bytes += end - start;
 	return 0;
 }
 
@@ -300,8 +293,8 @@ static void reg_remove(unsigned long start, unsigned long end)
 {
 	size_t i = 0;
 
-	while (i < nr_regs) {
-		struct mm_reg_range *r = &regs[i];
+	while (i < init_mm.nr_regs) {
+		struct mm_reg_range *r = &init_mm.regs[i];
 
 		if (r->end <= start || r->start >= end) {
 			i++;
@@ -312,23 +305,23 @@ static void reg_remove(unsigned long start, unsigned long end)
 			unsigned long tail = r->end;
 			unsigned int modes = r->modes;
 
-			registered_bytes -= tail - start;
+			init_mm.registered_bytes -= tail - start;
 			r->end = start;
 			reg_insert(end, tail, modes);
 			return;
 		}
 		if (r->start < start) {
-			registered_bytes -= r->end - start;
+			init_mm.registered_bytes -= r->end - start;
 			r->end = start;
 			i++;
 		} else if (r->end > end) {
-			registered_bytes -= end - r->start;
+			init_mm.registered_bytes -= end - r->start;
 			r->start = end;
 			i++;
 		} else {
-			registered_bytes -= r->end - r->start;
-			memmove(r, r + 1, (nr_regs - i - 1) * sizeof(*r));
-			nr_regs--;
+			init_mm.registered_bytes -= r->end - r->start;
+			memmove(r, r + 1, (init_mm.nr_regs - i - 1) * sizeof(*r));
+			init_mm.nr_regs--;
 		}
 	}
 }
@@ -342,7 +335,7 @@ static void reg_remove(unsigned long start, unsigned long end)
  */
 static int probe_mapping(unsigned long start, unsigned long end)
 {
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	for (; start < end; start += UHMM_PAGE_SIZE)
 		if (!pt_get(start))
 			return mm_probe_watched(start);
@@ -367,7 +360,7 @@ static int reg_record_mapped(unsigned long start, unsigned long end, unsigned in
 	struct vma_info vma;
 	int ret = 0;
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	reg_remove(start, end);
 	while (start < end && vma_find(start, &vma) == 0 && vma.start < end) {
 		unsigned long s = vma.start > start ? vma.start : start;
@@ -392,7 +385,7 @@ static int reg_record_mapped(unsigned long start, unsigned long end, unsigned in
  */
 void mm_forget_range(unsigned long start, unsigned long end)
 {
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	reg_remove(start, end);
 }
 
@@ -401,12 +394,12 @@ bool mm_registered_range(unsigned long addr, unsigned long *start, unsigned long
 {
 	size_t i;
 
-	lockdep_assert_held(&pt_lock);
-	for (i = 0; i < nr_regs; i++)
-		if (addr >= regs[i].start && addr < regs[i].end &&
-		    (regs[i].modes & MM_REG_MISSING)) {
-			*start = regs[i].start;
-			*end = regs[i].end;
+	lockdep_assert_held(&init_mm.pt_lock);
+	for (i = 0; i < init_mm.nr_regs; i++)
+		if (addr >= init_mm.regs[i].start && addr < init_mm.regs[i].end &&
+		    (init_mm.regs[i].modes & MM_REG_MISSING)) {
+			*start = init_mm.regs[i].start;
+			*end = init_mm.regs[i].end;
 			return true;
 		}
 	return false;
@@ -417,13 +410,13 @@ bool mm_range_watched(unsigned long start, unsigned long end)
 {
 	size_t i;
 
-	lockdep_assert_held(&pt_lock);
-	for (i = 0; i < nr_regs && start < end; i++) {
-		if (regs[i].end <= start)
+	lockdep_assert_held(&init_mm.pt_lock);
+	for (i = 0; i < init_mm.nr_regs && start < end; i++) {
+		if (init_mm.regs[i].end <= start)
 			continue;
-		if (regs[i].start > start || !(regs[i].modes & MM_REG_MISSING))
+		if (init_mm.regs[i].start > start || !(init_mm.regs[i].modes & MM_REG_MISSING))
 			return false;
-		start = regs[i].end;
+		start = init_mm.regs[i].end;
 	}
 	return start >= end;
 }
@@ -436,7 +429,7 @@ static int uffd_register(unsigned long start, unsigned long end, unsigned int mo
 			(modes & MM_REG_WP ? UFFDIO_REGISTER_MODE_WP : 0),
 	};
 
-	if (ioctl(mm_engine.uffd, UFFDIO_REGISTER, &reg))
+	if (ioctl(init_mm.uffd, UFFDIO_REGISTER, &reg))
 		return -errno;
 	return 0;
 }
@@ -457,13 +450,14 @@ static int uffd_register(unsigned long start, unsigned long end, unsigned int mo
 int mm_register_range(unsigned long start, unsigned long end, unsigned int modes)
 {
 	unsigned long addr = start, next;
+	const struct mm_reg_range *reg;
 	struct mm_event_wait wait = { 0 };
 	unsigned int have;
 	int ret = 0;
 	size_t i;
 
-	pthread_mutex_lock(&reg_lock);
-	pthread_mutex_lock(&pt_lock);
+	pthread_mutex_lock(&init_mm.reg_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
 	while (addr < end) {
 		if (ret == -EAGAIN) {
 			if (wait.waits == MM_EVENT_WAITS_MAX)
@@ -471,13 +465,14 @@ int mm_register_range(unsigned long start, unsigned long end, unsigned int modes
 			mm_uffd_wait_event(&wait, addr);
 			ret = 0;
 		}
-		for (i = 0; i < nr_regs && regs[i].end <= addr; i++)
+		for (i = 0; i < init_mm.nr_regs && init_mm.regs[i].end <= addr; i++)
 			;
-		if (i < nr_regs && regs[i].start <= addr) {
-			next = regs[i].end < end ? regs[i].end : end;
-			have = regs[i].modes;
+		reg = i < init_mm.nr_regs ? &init_mm.regs[i] : NULL;
+		if (reg && reg->start <= addr) {
+			next = reg->end < end ? reg->end : end;
+			have = reg->modes;
 		} else {
-			next = i < nr_regs && regs[i].start < end ? regs[i].start : end;
+			next = reg && reg->start < end ? reg->start : end;
 			have = 0;
 		}
 		if ((have & modes) != modes) {
@@ -496,8 +491,8 @@ int mm_register_range(unsigned long start, unsigned long end, unsigned int modes
 		}
 		addr = next;
 	}
-	pthread_mutex_unlock(&pt_lock);
-	pthread_mutex_unlock(&reg_lock);
+	pthread_mutex_unlock(&init_mm.pt_lock);
+	pthread_mutex_unlock(&init_mm.reg_lock);
 	return ret;
 }
 
@@ -508,7 +503,7 @@ int mm_writeprotect(unsigned long start, unsigned long len, bool wp)
 		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
-	return ioctl(mm_engine.uffd, UFFDIO_WRITEPROTECT, &w) ? -errno : 0;
+	return ioctl(init_mm.uffd, UFFDIO_WRITEPROTECT, &w) ? -errno : 0;
 }
 
 /* The modes of the registered range holding @addr, 0 if none; pt_lock held. */
@@ -516,10 +511,10 @@ static unsigned int reg_modes(unsigned long addr)
 {
 	size_t i;
 
-	lockdep_assert_held(&pt_lock);
-	for (i = 0; i < nr_regs; i++)
-		if (addr >= regs[i].start && addr < regs[i].end)
-			return regs[i].modes;
+	lockdep_assert_held(&init_mm.pt_lock);
+	for (i = 0; i < init_mm.nr_regs; i++)
+		if (addr >= init_mm.regs[i].start && addr < init_mm.regs[i].end)
+			return init_mm.regs[i].modes;
 	return 0;
 }
 
@@ -529,7 +524,7 @@ static unsigned int reg_modes(unsigned long addr)
  */
 void mm_regs_unmapped(unsigned long start, unsigned long end)
 {
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	reg_remove(start, end);
 }
 
@@ -537,7 +532,7 @@ void mm_regs_remapped(unsigned long from, unsigned long to, unsigned long len)
 {
 	unsigned int modes = reg_modes(from);
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	reg_remove(from, from + len);
 	reg_remove(to, to + len);
 	reg_insert(to, to + len, modes ? modes : MM_REG_MISSING);
@@ -546,8 +541,8 @@ void mm_regs_remapped(unsigned long from, unsigned long to, unsigned long len)
 /* pt_lock held. */
 uint64_t mm_registered_bytes(void)
 {
-	lockdep_assert_held(&pt_lock);
-	return registered_bytes;
+	lockdep_assert_held(&init_mm.pt_lock);
+	return init_mm.registered_bytes;
 }
 
 /* A copy of the table, *@n entries, to free(); NULL if out of memory. */
@@ -555,12 +550,12 @@ struct mm_reg_range *mm_regs_copy(size_t *n)
 {
 	struct mm_reg_range *copy;
 
-	pthread_mutex_lock(&pt_lock);
-	*n = nr_regs;
-	copy = malloc(nr_regs * sizeof(*copy) + 1);
-	if (copy && nr_regs)	/* regs is NULL until something is registered */
-		memcpy(copy, regs, nr_regs * sizeof(*copy));
-	pthread_mutex_unlock(&pt_lock);
+	pthread_mutex_lock(&init_mm.pt_lock);
+	*n = init_mm.nr_regs;
+	copy = malloc(init_mm.nr_regs * sizeof(*copy) + 1);
+	if (copy && init_mm.nr_regs)	/* regs is NULL until something is registered */
+		memcpy(copy, init_mm.regs, init_mm.nr_regs * sizeof(*copy));
+	pthread_mutex_unlock(&init_mm.pt_lock);
 	return copy;
 }
 
@@ -575,14 +570,12 @@ void mm_set_event_reader(void (*fn)(void))
  * read and every ioctl that can say -EAGAIN is done under, so a read counted
  * after the caller's -EAGAIN came after its ioctl.
  */
-static unsigned long events_read;	/* pt_lock */
-static pthread_cond_t events_cond = PTHREAD_COND_INITIALIZER;	/* waits on pt_lock */
 
 void mm_uffd_events_read(void)
 {
-	lockdep_assert_held(&pt_lock);
-	events_read++;
-	pthread_cond_broadcast(&events_cond);
+	lockdep_assert_held(&init_mm.pt_lock);
+	init_mm.events_read++;
+	pthread_cond_broadcast(&init_mm.events_cond);
 }
 
 #define EVENT_WAIT_MIN_NS	20000L		/* the first sleep: 20 us */
@@ -600,11 +593,11 @@ void mm_uffd_events_read(void)
  */
 void mm_uffd_wait_event(struct mm_event_wait *w, unsigned long addr)
 {
-	unsigned long seen = events_read;
+	unsigned long seen = init_mm.events_read;
 	long ns = EVENT_WAIT_MIN_NS << (w->waits < 8 ? w->waits : 8);
 	struct timespec now, until;
 
-	lockdep_assert_held(&pt_lock);
+	lockdep_assert_held(&init_mm.pt_lock);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (!w->waits++)
 		w->since = now;
@@ -613,9 +606,9 @@ void mm_uffd_wait_event(struct mm_event_wait *w, unsigned long addr)
 			"remap is not read (is the fault engine's thread running?)",
 			addr, ++w->logged * mm_wait_log_s);
 	if (mm_in_engine_thread() && event_reader) {
-		pthread_mutex_unlock(&pt_lock);
+		pthread_mutex_unlock(&init_mm.pt_lock);
 		event_reader();
-		pthread_mutex_lock(&pt_lock);
+		pthread_mutex_lock(&init_mm.pt_lock);
 		return;
 	}
 	if (ns > EVENT_WAIT_MAX_NS)
@@ -626,8 +619,9 @@ void mm_uffd_wait_event(struct mm_event_wait *w, unsigned long addr)
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
-	while (events_read == seen &&
-	       pthread_cond_clockwait(&events_cond, &pt_lock, CLOCK_MONOTONIC, &until) == 0)
+	while (init_mm.events_read == seen &&
+	       pthread_cond_clockwait(&init_mm.events_cond, &init_mm.pt_lock, CLOCK_MONOTONIC,
+				      &until) == 0)
 		;
 }
 
@@ -636,12 +630,12 @@ void mm_uffd_wait_event(struct mm_event_wait *w, unsigned long addr)
 /* Around fork(): no registration in flight, so the child's table is whole. */
 void mm_regs_lock(void)
 {
-	pthread_mutex_lock(&reg_lock);
+	pthread_mutex_lock(&init_mm.reg_lock);
 }
 
 void mm_regs_unlock(void)
 {
-	pthread_mutex_unlock(&reg_lock);
+	pthread_mutex_unlock(&init_mm.reg_lock);
 }
 
 /*
@@ -652,15 +646,15 @@ int mm_uffd_fork_child(void)
 {
 	bool user_only = false;
 
-	pthread_mutex_init(&reg_lock, NULL);
-	pthread_cond_init(&events_cond, NULL);	/* fork() lets no one wait in it */
+	pthread_mutex_init(&init_mm.reg_lock, NULL);
+	pthread_cond_init(&init_mm.events_cond, NULL);	/* fork() lets no one wait in it */
 	mm_uffd_close();
-	mm_engine.uffd = uffd_open_api(engine_features, &user_only);
-	if (mm_engine.uffd < 0)
-		return mm_engine.uffd;
-	mm_engine.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
-	if (mm_engine.stage_uffd < 0)
-		return mm_engine.stage_uffd;
+	init_mm.uffd = uffd_open_api(init_mm.uffd_features, &user_only);
+	if (init_mm.uffd < 0)
+		return init_mm.uffd;
+	init_mm.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
+	if (init_mm.stage_uffd < 0)
+		return init_mm.stage_uffd;
 	return pagemap_open();
 }
 
@@ -669,7 +663,10 @@ int mm_regs_register_again(void)
 	size_t i;
 	int ret = 0;
 
-	for (i = 0; i < nr_regs && !ret; i++)
-		ret = uffd_register(regs[i].start, regs[i].end, regs[i].modes);
+	for (i = 0; i < init_mm.nr_regs && !ret; i++) {
+		const struct mm_reg_range *reg = &init_mm.regs[i];
+
+		ret = uffd_register(reg->start, reg->end, reg->modes);
+	}
 	return ret;
 }

@@ -53,22 +53,20 @@ struct uhmm_procmap_query {
 #define PQ_SHARED		0x08
 #define PQ_COVERING_OR_NEXT	0x10
 
-static int maps_fd = -1;
 static int have_query = 1;	/* 0 once PROCMAP_QUERY was refused */
-static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int maps_open(void)
 {
-	int fd = __atomic_load_n(&maps_fd, __ATOMIC_ACQUIRE);
+	int fd = __atomic_load_n(&init_mm.maps_fd, __ATOMIC_ACQUIRE);
 
 	if (fd >= 0)
 		return fd;
-	pthread_mutex_lock(&maps_lock);
-	if (maps_fd < 0)
-		__atomic_store_n(&maps_fd, open("/proc/self/maps", O_RDONLY | O_CLOEXEC),
+	pthread_mutex_lock(&init_mm.maps_lock);
+	if (init_mm.maps_fd < 0)
+		__atomic_store_n(&init_mm.maps_fd, open("/proc/self/maps", O_RDONLY | O_CLOEXEC),
 				 __ATOMIC_RELEASE);
-	fd = maps_fd;
-	pthread_mutex_unlock(&maps_lock);
+	fd = init_mm.maps_fd;
+	pthread_mutex_unlock(&init_mm.maps_lock);
 	return fd;
 }
 
@@ -259,8 +257,8 @@ void vma_use_procmap_query(bool use)
 /* An open /proc/self/maps names the process that opened it: a child reopens. */
 void vma_fork_child(void)
 {
-	pthread_mutex_init(&maps_lock, NULL);
-	if (maps_fd >= 0)
-		close(maps_fd);
-	maps_fd = -1;
+	pthread_mutex_init(&init_mm.maps_lock, NULL);
+	if (init_mm.maps_fd >= 0)
+		close(init_mm.maps_fd);
+	init_mm.maps_fd = -1;
 }
