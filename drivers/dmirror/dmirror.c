@@ -263,11 +263,11 @@ static void dmirror_unmap_page(struct uhmm_page *page)
 
 	if (dmirror) {
 		pthread_mutex_lock(&dmirror->mutex);
-		if (entry_page(pt_load(&dmirror->pt, page->private)) == page)
-			pt_erase(&dmirror->pt, page->private);
+		if (entry_page(pt_load(&dmirror->pt, page->private_data)) == page)
+			pt_erase(&dmirror->pt, page->private_data);
 		pthread_mutex_unlock(&dmirror->mutex);
 	}
-	page->private = 0;
+	page->private_data = 0;
 	page->zone_device_data = NULL;
 }
 
@@ -452,7 +452,7 @@ static void dmirror_migrate_finalize_and_map(struct uhmm_migrate_vma *args,
 		if (pt_store(&dmirror->pt, addr >> UHMM_PAGE_SHIFT, entry))
 			continue;	/* the device just cannot see it; the CPU still can */
 		dpage->zone_device_data = dmirror;
-		dpage->private = addr >> UHMM_PAGE_SHIFT;
+		dpage->private_data = addr >> UHMM_PAGE_SHIFT;
 	}
 	pthread_mutex_unlock(&dmirror->mutex);
 	pthread_mutex_unlock(&mdevice->lock);

@@ -17,7 +17,6 @@
 #ifndef UHMM_MEMREMAP_H
 #define UHMM_MEMREMAP_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -96,22 +95,24 @@ static inline unsigned long uhmm_vmem_altmap_offset(const struct uhmm_vmem_altma
  * struct uhmm_page - the metadata of one device page (64 bytes)
  * @flags: UHMM_PG_* bits; change them only through uhmm's functions
  * @_refcount: use uhmm_page_ref_count(), uhmm_get_page(), uhmm_put_page()
+ *	(read and written atomically, with the compilers' __atomic builtins)
  * @pgmap: the pgmap this page belongs to, constant while mapped; NULL for a
  *	system memory page (see migrate.h)
  * @pfn: this page's pfn; constant while mapped
  * @zone_device_data: the driver's, e.g. to link free pages
- * @private: the driver's
+ * @private_data: the driver's (the kernel's page->private; "private" is a
+ *	C++ keyword)
  * @mapping, @index: set by uhmm while the page holds a process address:
  *	@index is that address, @mapping non-NULL
  */
 struct uhmm_page {
 	unsigned long flags;
-	atomic_int _refcount;
+	int _refcount;
 	int __pad;
 	struct uhmm_dev_pagemap *pgmap;
 	unsigned long pfn;
 	void *zone_device_data;
-	unsigned long private;
+	unsigned long private_data;
 	void *mapping;
 	unsigned long index;
 };
@@ -298,7 +299,7 @@ int uhmm_zone_device_page_init(struct uhmm_page *page);
 /** uhmm_page_ref_count() - the page's reference count */
 static inline int uhmm_page_ref_count(const struct uhmm_page *page)
 {
-	return atomic_load_explicit(&page->_refcount, memory_order_relaxed);
+	return __atomic_load_n(&page->_refcount, __ATOMIC_RELAXED);
 }
 
 /** uhmm_get_page() - take a reference on a page the caller already holds one on */

@@ -211,7 +211,7 @@ static void init_memmap(struct uhmm_dev_pagemap *pgmap, struct pgmap_span *span,
 			.pgmap = pgmap,
 			.pfn = pfn,
 		};
-		atomic_init(&page->_refcount, pfn < first_pfn ? 1 : count);
+		__atomic_store_n(&page->_refcount, pfn < first_pfn ? 1 : count, __ATOMIC_RELAXED);
 	}
 }
 
@@ -549,7 +549,7 @@ void free_zone_device_page(struct uhmm_page *page)
 		break;
 	case UHMM_MEMORY_DEVICE_GENERIC:
 		/* Ready to be handed out again, as the kernel does. */
-		atomic_store(&page->_refcount, 1);
+		__atomic_store_n(&page->_refcount, 1, __ATOMIC_SEQ_CST);
 		break;
 	case UHMM_MEMORY_DEVICE_FS_DAX:
 		break;

@@ -497,12 +497,13 @@ UHMM_EXPORT void uhmm_migrate_vma_finalize(struct uhmm_migrate_vma *args)
 
 static bool get_page_unless_zero(struct uhmm_page *page)
 {
-	int old = atomic_load(&page->_refcount);
+	int old = __atomic_load_n(&page->_refcount, __ATOMIC_SEQ_CST);
 
 	do {
 		if (old <= 0)
 			return false;
-	} while (!atomic_compare_exchange_weak(&page->_refcount, &old, old + 1));
+	} while (!__atomic_compare_exchange_n(&page->_refcount, &old, old + 1, true,
+						   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
 	return true;
 }
 

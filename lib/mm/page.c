@@ -96,7 +96,8 @@ UHMM_EXPORT int uhmm_zone_device_page_init(struct uhmm_page *page)
 		return -EBUSY;
 	if (pin && !uhmm_percpu_ref_tryget_live(&pgmap->ref))
 		return -ENXIO;
-	if (!atomic_compare_exchange_strong(&page->_refcount, &idle, 1)) {
+	if (!__atomic_compare_exchange_n(&page->_refcount, &idle, 1, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 		if (pin)
 			uhmm_put_dev_pagemap(pgmap);
 		return -EBUSY;
@@ -107,22 +108,24 @@ UHMM_EXPORT int uhmm_zone_device_page_init(struct uhmm_page *page)
 
 UHMM_EXPORT void uhmm_get_page(struct uhmm_page *page)
 {
-	int old = atomic_load(&page->_refcount);
+	int old = __atomic_load_n(&page->_refcount, __ATOMIC_SEQ_CST);
 
 	do {
 		if (WARN(old <= 0, "get_page on free page pfn %#lx", page->pfn))
 			return;
-	} while (!atomic_compare_exchange_weak(&page->_refcount, &old, old + 1));
+	} while (!__atomic_compare_exchange_n(&page->_refcount, &old, old + 1, true,
+						   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
 }
 
 UHMM_EXPORT void uhmm_put_page(struct uhmm_page *page)
 {
-	int old = atomic_load(&page->_refcount);
+	int old = __atomic_load_n(&page->_refcount, __ATOMIC_SEQ_CST);
 
 	do {
 		if (WARN(old <= 0, "put_page on free page pfn %#lx", page->pfn))
 			return;
-	} while (!atomic_compare_exchange_weak(&page->_refcount, &old, old - 1));
+	} while (!__atomic_compare_exchange_n(&page->_refcount, &old, old - 1, true,
+						   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
 	if (old == 1)
 		free_zone_device_page(page);
 }

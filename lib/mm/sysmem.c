@@ -204,11 +204,11 @@ static struct uhmm_page *slot_init(unsigned long i, bool populated)
 	struct uhmm_page *page = &sysmem.memmap[i];
 
 	page->flags = populated ? 1UL << PG_SYS_POPULATED : 0;
-	atomic_store(&page->_refcount, 1);
+	__atomic_store_n(&page->_refcount, 1, __ATOMIC_SEQ_CST);
 	page->pgmap = NULL;
 	page->pfn = SYSMEM_BASE_PFN + i;
 	page->zone_device_data = NULL;
-	page->private = 0;
+	page->private_data = 0;
 	page->mapping = NULL;
 	page->index = 0;
 	return page;
