@@ -70,23 +70,23 @@ extern "C" {
  * name unique to the module (the kernel's habit: <module>_init).
  */
 #define module_init(fn)								\
-	__UHMM_MODINFO("uhmm_abi", "1");					\
-	__UHMM_MODINFO("init", #fn);						\
-	__UHMM_MODNAME_INFO							\
 	int __uhmm_init_##fn(void);						\
 	__attribute__((used, visibility("default"))) int __uhmm_init_##fn(void)	\
 	{									\
 		return fn();							\
-	}
+	}									\
+	__UHMM_MODINFO("uhmm_abi", "1");					\
+	__UHMM_MODNAME_INFO							\
+	__UHMM_MODINFO("init", #fn)	/* the caller's ';' ends it */
 
 /** module_exit() - the function run once when the module is unloaded */
 #define module_exit(fn)								\
-	__UHMM_MODINFO("exit", #fn);						\
 	void __uhmm_exit_##fn(void);						\
 	__attribute__((used, visibility("default"))) void __uhmm_exit_##fn(void)	\
 	{									\
 		fn();								\
-	}
+	}									\
+	__UHMM_MODINFO("exit", #fn)	/* the caller's ';' ends it */
 
 #define __UHMM_EXPORT(sym, sec)							\
 	extern __typeof__(sym) sym;						\

@@ -11,5 +11,6 @@
 #include <uhmm/migrate.h>
 #include <uhmm/mmu_notifier.h>
 #include <uhmm/hmm.h>
+#include <uhmm/module.h>
 
 #endif
