@@ -147,8 +147,8 @@ static int demo_migration(void)
 		printf("   skipped: the fault engine cannot start here (%s)\n", strerror(-ret));
 		return 0;
 	}
-	if (find_module_file("dmirror", path, sizeof(path)) ||
-	    (ret = uhmm_module_load(path, NULL))) {
+	ret = find_module_file("dmirror", path, sizeof(path));
+	if (ret || (ret = uhmm_module_load(path, NULL))) {
 		fprintf(stderr, "uhmm demo: cannot load dmirror: %s\n", strerror(-ret));
 		return 1;
 	}

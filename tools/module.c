@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* `uhmm modinfo`, `uhmm load`, `uhmm exports`: modules from the command line. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,18 +286,50 @@ int cmd_exports(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The drivers/ of the meson build tree this uhmm runs from, or "" if it is
+ * not in one (an installed uhmm carries no build-tree path).
+ */
+static void build_tree_module_dir(char *dir, size_t len)
+{
+	char exe[PATH_MAX], probe[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	dir[0] = '\0';
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return;
+	*slash = '\0';		/* BUILD/tools */
+	snprintf(probe, sizeof(probe), "%s/../build.ninja", exe);
+	if (access(probe, R_OK) == 0)
+		snprintf(dir, len, "%s/../drivers", exe);
+}
+
 int find_module_file(const char *name, char *path, size_t len)
 {
-	const char *dirs[] = { getenv("UHMM_MODULE_DIR"), UHMM_BUILD_MODULE_DIR,
-			       UHMM_INSTALL_MODULE_DIR };
+	char build_dir[PATH_MAX + 16];
+	const char *dirs[3];
 	size_t i;
 
+	build_tree_module_dir(build_dir, sizeof(build_dir));
+	dirs[0] = getenv("UHMM_MODULE_DIR");
+	dirs[1] = build_dir[0] ? build_dir : NULL;
+	dirs[2] = UHMM_INSTALL_MODULE_DIR;
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		if (!dirs[i])
+		if (!dirs[i] || !dirs[i][0])
 			continue;
 		snprintf(path, len, "%s/%s.so", dirs[i], name);
 		if (access(path, R_OK) == 0)
 			return 0;
 	}
+	fprintf(stderr, "uhmm: module %s not found; searched:", name);
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (dirs[i] && dirs[i][0])
+			fprintf(stderr, " %s", dirs[i]);
+	fprintf(stderr, "%s\n", dirs[0] ? "" : " (UHMM_MODULE_DIR adds a directory)");
 	return -ENOENT;
 }

@@ -12,8 +12,10 @@ int cmd_load(int argc, char **argv);
 int cmd_exports(int argc, char **argv);
 
 /*
- * Find module @name: in $UHMM_MODULE_DIR, the build tree, then where
- * `meson install` puts modules.  Return 0 with @path filled, or -ENOENT.
+ * Find module @name: in $UHMM_MODULE_DIR, then, for a uhmm run from its
+ * meson build tree, that tree's drivers/, then where `meson install` puts
+ * modules.  Return 0 with @path filled, or -ENOENT after saying on stderr
+ * which directories it searched.
  */
 int find_module_file(const char *name, char *path, size_t len);
 
