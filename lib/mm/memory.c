@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -318,6 +319,70 @@ static struct {
 } last_failure;
 
 /*
+ * A fault whose migrate_to_ram() returned without moving the page: the
+ * thread faults again at once, and again, for as long as the driver leaves
+ * the page where it is.  A driver can do that for a while (its copy
+ * failed), but one that never moves the page has a bug, most often a
+ * pgmap_owner in its migrate_vma that is not the pgmap's owner, so setup
+ * selected nothing.  Once one address has made no progress for a second
+ * the log says so, and again every mm_wait_log_s seconds.  Engine thread
+ * only.
+ */
+#define FAULT_STALL_WARN_MS	1000
+static struct {
+	unsigned long addr;
+	uintptr_t pte;
+	unsigned long tries;
+	uint64_t since_ms, warned_ms;	/* warned_ms 0: not yet */
+} stall;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * After migrate_to_ram() for the entry @pte at @addr, of a page of @pgmap
+ * (owned by @owner, read before: the page's reference is put now).
+ */
+static void fault_check_progress(unsigned long addr, uintptr_t pte, const void *pgmap,
+				 const void *owner)
+{
+	uint64_t now, period;
+	bool stuck;
+
+	pthread_mutex_lock(&init_mm.pt_lock);
+	stuck = pt_get(addr) == pte;
+	pthread_mutex_unlock(&init_mm.pt_lock);
+	if (!stuck) {
+		if (stall.addr == addr)
+			stall.addr = 0;
+		return;
+	}
+	now = now_ms();
+	if (stall.addr != addr || stall.pte != pte) {
+		stall.addr = addr;
+		stall.pte = pte;
+		stall.tries = 1;
+		stall.since_ms = now;
+		stall.warned_ms = 0;
+		return;
+	}
+	stall.tries++;
+	period = stall.warned_ms ? (uint64_t)mm_wait_log_s * 1000 : FAULT_STALL_WARN_MS;
+	if (now - (stall.warned_ms ? stall.warned_ms : stall.since_ms) < period)
+		return;
+	stall.warned_ms = now;
+	pr_warn("CPU fault at %#lx makes no progress: migrate_to_ram() of pgmap %p left "
+		"the page in device memory %lu times in %llu ms; does the driver's "
+		"migrate_vma pass the pgmap's owner (%p) as pgmap_owner?",
+		addr, pgmap, stall.tries, (unsigned long long)(now - stall.since_ms), owner);
+}
+
+/*
  * Whether thread @tid sleeps in a userfaultfd fault, from the kernel
  * function it sleeps in.  Without a name to go by (no such file, or a
  * kernel that shows only "0"), assumes it does.
@@ -413,6 +478,8 @@ bool handle_mm_fault(unsigned long addr, unsigned int uflags, pid_t tid)
 {
 	unsigned long src[FAULT_AROUND_PAGES_MAX], dst[FAULT_AROUND_PAGES_MAX];
 	struct uhmm_vm_fault vmf;
+	const struct uhmm_dev_pagemap *pgmap;
+	const void *owner;
 	struct uhmm_page *page;
 	uhmm_vm_fault_t ret;
 	uintptr_t pte;
@@ -467,7 +534,9 @@ again:
 	vmf.dst = dst;
 	mm_count(faults, 1);
 	mm_inject_delay(UHMM_DELAY_FAULT_DEVICE);
-	ret = page->pgmap->ops->migrate_to_ram(&vmf);
+	pgmap = page->pgmap;
+	owner = pgmap->owner;
+	ret = pgmap->ops->migrate_to_ram(&vmf);
 	uhmm_unlock_page(page);
 	uhmm_put_page(page);
 	if (ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_HWPOISON)) {
@@ -476,6 +545,7 @@ again:
 	}
 	if (last_failure.tid == tid)
 		last_failure.tid = 0;
+	fault_check_progress(addr, pte, pgmap, owner);
 	/* VM_FAULT_OOM: as the kernel's page fault does, the access is retried. */
 	/*
 	 * Installing the page woke the thread.  If the driver left the page in
