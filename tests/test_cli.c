@@ -176,3 +176,12 @@ TEST(bench_json_has_the_promised_fields)
 	ASSERT_EQ(run("bench --runs 0"), 2);
 	ASSERT_EQ(run("nosuchcommand"), 2);
 }
+
+/* UHMM_LOG sets the library's log level in any program; a bad value is named. */
+TEST(uhmm_log_from_the_environment)
+{
+	ASSERT_EQ(run_program("UHMM_LOG=bogus " UHMM_TOOL, "exports"), 0);
+	ASSERT_TRUE(has("uhmm: ignoring UHMM_LOG=bogus"));
+	ASSERT_EQ(run_program("UHMM_LOG=debug " UHMM_TOOL, "exports"), 0);
+	ASSERT_FALSE(has("ignoring UHMM_LOG"));
+}

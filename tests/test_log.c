@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The library's messages (lib/core/log.c): what a log callback receives. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,4 +54,42 @@ TEST(level_filters_and_warn_counts)
 	ASSERT_STREQ(s.msg, "counted");
 	ASSERT_EQ(uhmm_warn_count(), warns + 1);
 	uhmm_set_log_fn(NULL, NULL);
+}
+
+/* A message longer than any fixed buffer arrives whole. */
+static void capture_length(int level, const char *msg, void *data)
+{
+	(void)level;
+	*(size_t *)data = strlen(msg) + (msg[0] == 'x' && msg[strlen(msg) - 1] == 'y');
+}
+
+TEST(long_messages_arrive_whole)
+{
+	char text[5000];
+	size_t got = 0;
+
+	memset(text, 'x', sizeof(text) - 2);
+	text[sizeof(text) - 2] = 'y';
+	text[sizeof(text) - 1] = '\0';
+	uhmm_set_log_fn(capture_length, &got);
+	pr_err("%s", text);
+	uhmm_set_log_fn(NULL, NULL);
+	ASSERT_EQ(got, sizeof(text) - 1 + 1);	/* all of it, its last byte too */
+}
+
+/* UHMM_LOG's values: names and numbers; anything else is refused. */
+TEST(uhmm_log_values)
+{
+	ASSERT_EQ(log_level_parse("err"), UHMM_LOG_ERR);
+	ASSERT_EQ(log_level_parse("warning"), UHMM_LOG_WARNING);
+	ASSERT_EQ(log_level_parse("notice"), UHMM_LOG_NOTICE);
+	ASSERT_EQ(log_level_parse("info"), UHMM_LOG_INFO);
+	ASSERT_EQ(log_level_parse("debug"), UHMM_LOG_DEBUG);
+	ASSERT_EQ(log_level_parse("7"), UHMM_LOG_DEBUG);
+	ASSERT_EQ(log_level_parse("0"), 0);
+	ASSERT_EQ(log_level_parse("8"), -EINVAL);
+	ASSERT_EQ(log_level_parse("-1"), -EINVAL);
+	ASSERT_EQ(log_level_parse("3x"), -EINVAL);
+	ASSERT_EQ(log_level_parse(""), -EINVAL);
+	ASSERT_EQ(log_level_parse("DEBUG"), -EINVAL);
 }

@@ -567,7 +567,16 @@ TEST(migrate_two_devices)
 	api.close(fd1);
 }
 
-/* Bad input gets the kernel's codes. */
+static char last_log[512];
+
+static void capture_log(int level, const char *msg, void *data)
+{
+	(void)level;
+	(void)data;
+	snprintf(last_log, sizeof(last_log), "%s", msg);
+}
+
+/* Bad input gets the kernel's codes, and migrate_vma_setup() says why. */
 TEST(bad_input)
 {
 	int fd;
@@ -592,15 +601,39 @@ TEST(bad_input)
 	ASSERT_EQ(api.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd), -EINVAL);
 	ASSERT_EQ(api.close(77), -EBADF);
 
+	uhmm_set_log_fn(capture_log, NULL);
+	uhmm_set_log_level(UHMM_LOG_INFO);
 	ASSERT_EQ(uhmm_migrate_vma_setup(NULL), -EINVAL);
+	ASSERT_STREQ(last_log, "migrate_vma_setup: no args");
 	args.start = (uintptr_t)b->ptr + 1;
 	args.end = args.start + HMM_PAGE;
 	ASSERT_EQ(uhmm_migrate_vma_setup(&args), -EINVAL);
+	ASSERT_TRUE(strstr(last_log, "is not page-aligned and ascending") != NULL);
 	args.start = args.end = (uintptr_t)b->ptr;
 	ASSERT_EQ(uhmm_migrate_vma_setup(&args), -EINVAL);
+	ASSERT_TRUE(strstr(last_log, "is not page-aligned and ascending") != NULL);
+	/* Two pages of different permissions are two mappings. */
+	args.end = args.start + 2 * HMM_PAGE;
+	ASSERT_EQ(mprotect((char *)b->ptr + HMM_PAGE, HMM_PAGE, PROT_READ), 0);
+	ASSERT_EQ(uhmm_migrate_vma_setup(&args), -EINVAL);
+	ASSERT_TRUE(strstr(last_log, "is not inside one readable mapping") != NULL);
+	ASSERT_EQ(mprotect((char *)b->ptr + HMM_PAGE, HMM_PAGE, PROT_READ | PROT_WRITE), 0);
+	args.end = args.start + HMM_PAGE;
+	ASSERT_EQ(mprotect(b->ptr, HMM_PAGE, PROT_NONE), 0);
+	ASSERT_EQ(uhmm_migrate_vma_setup(&args), -EINVAL);
+	ASSERT_TRUE(strstr(last_log, ", not readable)") != NULL);
+	ASSERT_EQ(mprotect(b->ptr, HMM_PAGE, PROT_READ | PROT_WRITE), 0);
+	args.start = 0x1000;
+	args.end = 0x2000;
+	ASSERT_EQ(uhmm_migrate_vma_setup(&args), -EFAULT);
+	ASSERT_TRUE(strstr(last_log, "no mapping at 0x1000") != NULL);
+	args.start = (uintptr_t)b->ptr;
 	args.end = args.start + HMM_PAGE;
 	args.src = NULL;
 	ASSERT_EQ(uhmm_migrate_vma_setup(&args), -EINVAL);
+	ASSERT_STREQ(last_log, "migrate_vma_setup: args without src or dst array");
+	uhmm_set_log_level(UHMM_LOG_WARNING);
+	uhmm_set_log_fn(NULL, NULL);
 	ASSERT_EQ(uhmm_migrate_device_range(NULL, 0, 1), -EINVAL);
 	ASSERT_EQ(uhmm_migrate_device_range(&src, 0x123, 1), -EINVAL);
 	ASSERT_EQ(uhmm_set_fault_around_bytes(0), -EINVAL);

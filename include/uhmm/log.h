@@ -48,7 +48,9 @@ void uhmm_set_log_fn(uhmm_log_fn fn, void *data);
 
 /**
  * uhmm_set_log_level() - drop messages less important than @level
- * @level: one of &enum uhmm_log_level; the default is UHMM_LOG_WARNING
+ * @level: one of &enum uhmm_log_level; the default is UHMM_LOG_WARNING, or
+ *	what the environment's UHMM_LOG says at start-up (err, warning,
+ *	notice, info, debug, or the number)
  */
 void uhmm_set_log_level(int level);
 

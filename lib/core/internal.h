@@ -26,6 +26,8 @@ void uhmm_vlog(int level, const char *fmt, va_list ap);
 void uhmm_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void uhmm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* log.c: a UHMM_LOG value (a level's name or number) as a level, or -EINVAL */
+int log_level_parse(const char *s);
 #define pr_err(...)	uhmm_log(UHMM_LOG_ERR, __VA_ARGS__)
 #define pr_warn(...)	uhmm_log(UHMM_LOG_WARNING, __VA_ARGS__)
 #define pr_info(...)	uhmm_log(UHMM_LOG_INFO, __VA_ARGS__)

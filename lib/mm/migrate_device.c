@@ -212,20 +212,39 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 	bool system;
 	int ret;
 
-	if (!args || !args->src || !args->dst)
+	/* The caller's mistakes are logged as errors ... */
+	if (!args || !args->src || !args->dst) {
+		pr_err("migrate_vma_setup: %s", !args ? "no args" : "args without src or dst array");
 		return -EINVAL;
+	}
 	if (!IS_ALIGNED(args->start, UHMM_PAGE_SIZE) || !IS_ALIGNED(args->end, UHMM_PAGE_SIZE) ||
-	    args->start >= args->end)
+	    args->start >= args->end) {
+		pr_err("migrate_vma_setup: range %#lx-%#lx is not page-aligned and ascending",
+		       args->start, args->end);
 		return -EINVAL;
+	}
 	if (args->fault_page && (!uhmm_is_device_private_page(args->fault_page) ||
-				 !uhmm_page_locked(args->fault_page)))
+				 !uhmm_page_locked(args->fault_page))) {
+		pr_err("migrate_vma_setup: fault_page (pfn %#lx) is not a locked device-private page",
+		       args->fault_page->pfn);
 		return -EINVAL;
-	/* The mapping, not the vma: a concurrent registration may be splitting it. */
+	}
+	/*
+	 * ... the mapping's state at this moment, which a racing munmap() can
+	 * change, at info level.  The mapping, not the vma: a concurrent
+	 * registration may be splitting it.
+	 */
 	ret = vma_mapping(args->start, &vma);
-	if (ret)
+	if (ret) {
+		pr_info("migrate_vma_setup: no mapping at %#lx (%s)", args->start, strerror(-ret));
 		return ret == -ENOENT ? -EFAULT : ret;
-	if (args->end > vma.end || !(vma.flags & UHMM_VM_READ))
+	}
+	if (args->end > vma.end || !(vma.flags & UHMM_VM_READ)) {
+		pr_info("migrate_vma_setup: range %#lx-%#lx is not inside one readable mapping "
+			"(%#lx-%#lx%s)", args->start, args->end, vma.start, vma.end,
+			vma.flags & UHMM_VM_READ ? "" : ", not readable");
 		return -EINVAL;
+	}
 	ret = mm_start();
 	if (ret)
 		return ret;
