@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 
+#include <uhmm/log.h>
 #include <uhmm/migrate.h>
 
 int vma_find(unsigned long addr, void *vma);
@@ -32,8 +33,11 @@ int pt_get(void)
 
 int main(void)
 {
+	int ret;
+
 	/* Pulls lib/mm, with its own vma_find() and friends, into the link. */
-	int ret = uhmm_migrate_vma_setup(NULL);
+	uhmm_set_log_level(UHMM_LOG_ERR - 1);	/* its "no args" is expected */
+	ret = uhmm_migrate_vma_setup(NULL);
 
 	if (ret != -22 || vma_find(3, NULL) != 1 || handle_mm_fault() != 7 ||
 	    pt_get() != 11) {

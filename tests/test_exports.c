@@ -9,7 +9,8 @@
 #include "harness.h"
 
 static const char *const plain_tier[] = {
-	"uhmm_set_log_fn", "uhmm_set_log_level", "uhmm_warn_count",
+	"uhmm_set_log_fn", "uhmm_set_log_level", "uhmm_warn_count", "uhmm_version",
+	"uhmm_version_string",
 	"uhmm_device_create", "uhmm_device_get", "uhmm_device_put", "uhmm_dev_name",
 	"uhmm_dev_set_drvdata", "uhmm_dev_get_drvdata", "uhmm_device_bind",
 	"uhmm_device_unbind", "uhmm_device_driver", "uhmm_devres_count",

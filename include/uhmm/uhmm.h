@@ -3,6 +3,7 @@
 #ifndef UHMM_UHMM_H
 #define UHMM_UHMM_H
 
+#include <uhmm/version.h>
 #include <uhmm/log.h>
 #include <uhmm/device.h>
 #include <uhmm/resource.h>
