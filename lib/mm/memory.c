@@ -382,36 +382,74 @@ static void fault_check_progress(unsigned long addr, uintptr_t pte, const void *
 		addr, pgmap, stall.tries, (unsigned long long)(now - stall.since_ms), owner);
 }
 
-/*
- * Whether thread @tid sleeps in a userfaultfd fault, from the kernel
- * function it sleeps in.  Without a name to go by (no such file, or a
- * kernel that shows only "0"), assumes it does.
- */
-static bool thread_waits_for_fault(pid_t tid)
+/* The first line of /proc/self/task/@tid/@file, without its newline; false if none. */
+static bool read_task_file(pid_t tid, const char *file, char *buf, size_t len)
 {
-	char path[64], name[64];
+	char path[64];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/%s", (int)tid, file);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return true;
-	n = read(fd, name, sizeof(name) - 1);
+		return false;
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return true;
-	name[n] = '\0';
-	name[strcspn(name, "\n")] = '\0';
-	if (!strcmp(name, "0"))
-		return true;
-	return !strcmp(name, "handle_userfault");
+		return false;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return true;
+}
+
+/* Whether thread @tid is running (or runnable) now; false if unknown. */
+static bool task_running(pid_t tid)
+{
+	char stat[512];
+	const char *paren;
+
+	if (!read_task_file(tid, "stat", stat, sizeof(stat)))
+		return false;
+	/* "tid (comm) S ...": the comm may hold anything, even ") ". */
+	paren = strrchr(stat, ')');
+	return paren && paren[1] == ' ' && paren[2] == 'R';
+}
+
+/*
+ * Whether thread @tid sleeps in a userfaultfd fault, from the kernel
+ * function it sleeps in (wchan).  wchan reads "0" while a thread runs, and
+ * also while it is between running and asleep (its state already says
+ * sleeping), and for every thread on a kernel that hides symbols.  A
+ * running thread does not wait: a faulting one is asleep, or on its way,
+ * before its message can be read, and stays so until woken.  A thread on
+ * its way to sleep shows its function a moment later, so "0" is asked
+ * again for up to a millisecond; only a sleeper that never shows a name
+ * (or no such files) is assumed to wait.  Wrongly saying yes sends SIGBUS
+ * to a thread that went on (its message was stale); wrongly saying no
+ * only wakes a stuck thread once more.
+ */
+#define WCHAN_TRIES	10
+bool mm_thread_waits_for_fault(pid_t tid)
+{
+	char name[64];
+	int i;
+
+	for (i = 0; i < WCHAN_TRIES; i++) {
+		if (!read_task_file(tid, "wchan", name, sizeof(name)))
+			return true;
+		if (strcmp(name, "0"))
+			return !strcmp(name, "handle_userfault");
+		if (task_running(tid))
+			return false;
+		usleep(100);
+	}
+	return true;
 }
 
 static void fault_failed(unsigned long addr, pid_t tid)
 {
 	if (last_failure.tid == tid && last_failure.addr == addr) {
-		if (thread_waits_for_fault(tid)) {
+		if (mm_thread_waits_for_fault(tid)) {
 			last_failure.tid = 0;
 			pr_err("CPU fault at %#lx could not be resolved: SIGBUS to thread %d",
 			       addr, (int)tid);

@@ -321,6 +321,9 @@ int vma_mapping(unsigned long addr, struct vma_info *vma);
 void vma_fork_child(void);
 void vma_use_procmap_query(bool use);
 
+/* memory.c: whether thread @tid sleeps in a userfaultfd fault (not if it runs) */
+bool mm_thread_waits_for_fault(pid_t tid);
+
 /* memory.c: the CPU side of exclusive access (device_exclusive.c: the device's) */
 /* page->mapping of a page mapped in the process (the kernel's anon_vma) */
 #define MM_MAPPING	((void *)&init_mm)
