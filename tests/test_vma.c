@@ -100,6 +100,22 @@ static void anonymous_cuts(bool query)
 	expect_mapping((unsigned long)p + 9 * PAGE, p, p + 16 * PAGE);
 	expect_mapping((unsigned long)p + 15 * PAGE, p, p + 16 * PAGE);
 
+	/* Joined forward as far as asked (through PROCMAP_QUERY: no further). */
+	{
+		struct vma_info v;
+
+		ASSERT_EQ(vma_mapping_to((unsigned long)p + PAGE, (unsigned long)p + 9 * PAGE, &v),
+			  0);
+		ASSERT_GE(v.end, (unsigned long)p + 9 * PAGE);
+		ASSERT_EQ(v.flags & UHMM_VM_WRITE, UHMM_VM_WRITE);
+		ASSERT_EQ(vma_mapping_to((unsigned long)p + PAGE, (unsigned long)p + 2 * PAGE, &v),
+			  0);
+		if (query)
+			ASSERT_EQ(v.end, (unsigned long)p + 2 * PAGE);	/* the first vma */
+		else
+			ASSERT_EQ(v.end, (unsigned long)p + 16 * PAGE);
+	}
+
 	/* A permission change is a mapping boundary. */
 	ASSERT_EQ(mprotect(p + 13 * PAGE, PAGE, PROT_READ), 0);
 	expect_mapping((unsigned long)p + 9 * PAGE, p, p + 13 * PAGE);

@@ -234,7 +234,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 	 * change, at info level.  The mapping, not the vma: a concurrent
 	 * registration may be splitting it.
 	 */
-	ret = vma_mapping(args->start, &vma);
+	ret = vma_mapping_to(args->start, args->end, &vma);
 	if (ret) {
 		pr_info("migrate_vma_setup: no mapping at %#lx (%s)", args->start, strerror(-ret));
 		return ret == -ENOENT ? -EFAULT : ret;

@@ -318,6 +318,8 @@ int vma_find(unsigned long addr, struct vma_info *vma);
  * registration, madvise state).  -ENOENT if none.
  */
 int vma_mapping(unsigned long addr, struct vma_info *vma);
+/* The same, joined only forward and only until it reaches @end (fewer queries). */
+int vma_mapping_to(unsigned long addr, unsigned long end, struct vma_info *vma);
 void vma_fork_child(void);
 void vma_use_procmap_query(bool use);
 

@@ -100,6 +100,18 @@ static int uffd_open_api(uint64_t features, bool *user_mode_only)
 	return fd;
 }
 
+/* The engine's two userfaultfds (init_mm.uffd_features chosen) and the pagemap. */
+static int uffd_open_engine(bool *user_only)
+{
+	init_mm.uffd = uffd_open_api(init_mm.uffd_features, user_only);
+	if (init_mm.uffd < 0)
+		return init_mm.uffd;
+	init_mm.stage_uffd = uffd_open_api(STAGE_FEATURES, user_only);
+	if (init_mm.stage_uffd < 0)
+		return init_mm.stage_uffd;
+	return pagemap_open();
+}
+
 int mm_uffd_open(void)
 {
 	uint64_t available = 0, missing;
@@ -128,16 +140,11 @@ int mm_uffd_open(void)
 		return -EOPNOTSUPP;
 	}
 	init_mm.uffd_features = ENGINE_FEATURES | (available & ENGINE_OPTIONAL);
-	init_mm.uffd = uffd_open_api(init_mm.uffd_features, &user_only);
-	if (init_mm.uffd < 0)
-		return init_mm.uffd;
-	init_mm.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
-	if (init_mm.stage_uffd < 0)
-		return init_mm.stage_uffd;
-	if (user_only)
+	ret = uffd_open_engine(&user_only);
+	if (!ret && user_only)
 		pr_warn("userfaultfd is limited to user-mode faults here: a system call "
 			"that touches a page in device memory fails with EFAULT");
-	return pagemap_open();
+	return ret;
 }
 
 void mm_uffd_close(void)
@@ -649,13 +656,7 @@ int mm_uffd_fork_child(void)
 	pthread_mutex_init(&init_mm.reg_lock, NULL);
 	pthread_cond_init(&init_mm.events_cond, NULL);	/* fork() lets no one wait in it */
 	mm_uffd_close();
-	init_mm.uffd = uffd_open_api(init_mm.uffd_features, &user_only);
-	if (init_mm.uffd < 0)
-		return init_mm.uffd;
-	init_mm.stage_uffd = uffd_open_api(STAGE_FEATURES, &user_only);
-	if (init_mm.stage_uffd < 0)
-		return init_mm.stage_uffd;
-	return pagemap_open();
+	return uffd_open_engine(&user_only);
 }
 
 int mm_regs_register_again(void)

@@ -12,12 +12,14 @@
  * its range inside one mapping.  So uhmm_vma_lookup() and migrate_vma_setup()
  * see adjacent vmas that look alike from here (same permissions, page size
  * and backing, file offsets contiguous: they may differ in userfaultfd
- * registration or madvise state) as one mapping, vma_mapping().  The rest of
+ * registration or madvise state) as one mapping, vma_mapping() and
+ * vma_mapping_to().  The rest of
  * lib/mm, which registers and walks what is there, sees the kernel's vmas.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -113,26 +115,37 @@ static int query_kvma(int fd, unsigned long addr, uint64_t qflags, struct kvma *
 }
 
 /*
- * The mapping at (or, if @next, above) @addr through PROCMAP_QUERY: the vma
- * found, grown over the neighbours it continues.  Each neighbour is asked for
- * on its own, so a registration racing the walk moves a boundary between two
- * pieces of one mapping, never the mapping's own ends.
+ * How far a lookup joins the vma it finds with the other pieces of its
+ * mapping: JOIN_NONE, the kernel's vma; JOIN_ALL, the whole mapping; any
+ * other address, forward only and only until the mapping reaches it (what
+ * migrate_vma_setup() needs, at one query when the range is in one vma).
  */
-static int query_mapping(int fd, unsigned long addr, bool next, bool join,
+#define JOIN_NONE	0UL
+#define JOIN_ALL	ULONG_MAX
+
+/*
+ * The mapping at (or, if @next, above) @addr through PROCMAP_QUERY: the vma
+ * found, grown over the neighbours it continues, as far as @join says.
+ * Each neighbour is asked for on its own, so a registration racing the
+ * walk moves a boundary between two pieces of one mapping, never the
+ * mapping's own ends.
+ */
+static int query_mapping(int fd, unsigned long addr, bool next, unsigned long join,
 			 struct vma_info *vma)
 {
 	struct kvma k, n;
 	int ret;
 
 	ret = query_kvma(fd, addr, next ? PQ_COVERING_OR_NEXT : 0, &k);
-	if (ret || !join) {
+	if (ret || join == JOIN_NONE) {
 		*vma = k.vma;
 		return ret;
 	}
 	/* k.pgoff stays the offset of k's first piece, as kvma_continues() wants. */
-	while (!query_kvma(fd, k.vma.end, 0, &n) && kvma_continues(&k, &n))
+	while (k.vma.end < join && !query_kvma(fd, k.vma.end, 0, &n) && kvma_continues(&k, &n))
 		k.vma.end = n.vma.end;
-	while (k.vma.start && !query_kvma(fd, k.vma.start - 1, 0, &n) && kvma_continues(&n, &k)) {
+	while (join == JOIN_ALL && k.vma.start && !query_kvma(fd, k.vma.start - 1, 0, &n) &&
+	       kvma_continues(&n, &k)) {
 		k.vma.start = n.vma.start;
 		k.pgoff = n.pgoff;
 	}
@@ -142,9 +155,11 @@ static int query_mapping(int fd, unsigned long addr, bool next, bool join,
 
 /*
  * /proc/self/maps, for kernels before 6.11: the mapping at (or, if @next,
- * above) @addr, its vmas joined as query_mapping() joins them, in one pass.
+ * above) @addr, its vmas joined as query_mapping() joins them, in one pass
+ * (and so all of it, both ways, unless @join is JOIN_NONE).
  */
-static int parse_mapping(unsigned long addr, bool next, bool join, struct vma_info *vma)
+static int parse_mapping(unsigned long addr, bool next, unsigned long join,
+			 struct vma_info *vma)
 {
 	char line[512], perms[8];
 	unsigned long s, e, pgoff, inode;
@@ -170,7 +185,7 @@ static int parse_mapping(unsigned long addr, bool next, bool join, struct vma_in
 		k.pgoff = pgoff;
 		k.inode = inode;
 		k.dev = major << 20 | minor;
-		if (join && have_run && kvma_continues(&run, &k)) {
+		if (join != JOIN_NONE && have_run && kvma_continues(&run, &k)) {
 			run.vma.end = k.vma.end;	/* run.pgoff: its first piece's */
 		} else if (found) {
 			break;
@@ -189,10 +204,11 @@ static int parse_mapping(unsigned long addr, bool next, bool join, struct vma_in
 }
 
 /*
- * The vma at (or, if @next, above) @addr, or with @join the mapping it is a
- * piece of: PROCMAP_QUERY, or /proc/self/maps.
+ * The vma at (or, if @next, above) @addr, joined with the pieces of its
+ * mapping as @join says: PROCMAP_QUERY, or /proc/self/maps.
  */
-static int mapping_lookup(unsigned long addr, bool next, bool join, struct vma_info *vma)
+static int mapping_lookup(unsigned long addr, bool next, unsigned long join,
+			  struct vma_info *vma)
 {
 	int fd, ret;
 
@@ -210,19 +226,24 @@ static int mapping_lookup(unsigned long addr, bool next, bool join, struct vma_i
 
 int vma_find(unsigned long addr, struct vma_info *vma)
 {
-	return mapping_lookup(addr, true, false, vma);
+	return mapping_lookup(addr, true, JOIN_NONE, vma);
 }
 
 int vma_mapping(unsigned long addr, struct vma_info *vma)
 {
-	return mapping_lookup(addr, false, true, vma);
+	return mapping_lookup(addr, false, JOIN_ALL, vma);
+}
+
+int vma_mapping_to(unsigned long addr, unsigned long end, struct vma_info *vma)
+{
+	return mapping_lookup(addr, false, end > JOIN_NONE ? end : JOIN_ALL, vma);
 }
 
 int vma_lookup_flags(unsigned long addr, unsigned long *start, unsigned long *end,
 		     unsigned long *flags)
 {
 	struct vma_info vma = { 0 };
-	int ret = mapping_lookup(addr, false, false, &vma);
+	int ret = mapping_lookup(addr, false, JOIN_NONE, &vma);
 
 	if (!ret) {
 		*start = vma.start;
