@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <uhmm/module.h>
+#include <uhmm/version.h>
 
 #include "harness.h"
 
@@ -184,4 +185,54 @@ TEST(uhmm_log_from_the_environment)
 	ASSERT_TRUE(has("uhmm: ignoring UHMM_LOG=bogus"));
 	ASSERT_EQ(run_program("UHMM_LOG=debug " UHMM_TOOL, "exports"), 0);
 	ASSERT_FALSE(has("ignoring UHMM_LOG"));
+}
+
+/* ndctl's conventions: --version, help, COMMAND --help, exit codes 0/1/2. */
+TEST(version_help_and_usage_errors)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "uhmm %s\n", uhmm_version_string());
+	ASSERT_EQ(run("--version"), 0);
+	ASSERT_STREQ(out, want);
+	ASSERT_EQ(run("help"), 0);
+	ASSERT_TRUE(has("usage: uhmm [--version] [--help] COMMAND [ARGS]"));
+	ASSERT_TRUE(has("  modinfo  "));
+	ASSERT_EQ(run("help bench"), 0);
+	ASSERT_TRUE(has("usage: uhmm bench [--json] [--runs N] [--filter NAME]"));
+	ASSERT_EQ(run("help nope"), 2);
+	ASSERT_TRUE(has("uhmm help: no command 'nope'"));
+	/* --help answers without running the command. */
+	ASSERT_EQ(run("demo --help"), 0);
+	ASSERT_TRUE(has("usage: uhmm demo\n"));
+	ASSERT_FALSE(has("System RAM"));
+	ASSERT_EQ(run("bench --runs 5x"), 2);
+	ASSERT_TRUE(has("uhmm bench: --runs '5x' is not a number from 1 to 1000"));
+	ASSERT_EQ(run("bench --runs 0"), 2);
+	ASSERT_EQ(run("bench --runs"), 2);
+	ASSERT_TRUE(has("uhmm bench: option '--runs' needs an argument"));
+	ASSERT_EQ(run("bench --bogus"), 2);
+	ASSERT_TRUE(has("uhmm bench: unknown option '--bogus'"));
+	ASSERT_EQ(run("modinfo"), 2);
+	ASSERT_TRUE(has("uhmm modinfo: no FILE given"));
+	ASSERT_EQ(run("modinfo " MOD("gpl_ok") " " MOD("gpl_ok")), 2);
+	ASSERT_EQ(run("load --bogus " MOD("gpl_ok")), 2);
+	ASSERT_FALSE(has("loading"));
+	ASSERT_EQ(run("exports extra"), 2);
+	ASSERT_EQ(run("demo extra"), 2);
+	ASSERT_EQ(run("nope"), 2);
+	ASSERT_TRUE(has("uhmm: unknown command 'nope'"));
+	/* Options after the file, and --opt=value, as getopt_long allows. */
+	ASSERT_EQ(run("modinfo " MOD("gpl_ok") " --json"), 0);
+	ASSERT_TRUE(out[0] == '{');
+}
+
+/* Output that cannot be written is an error, not a silent success. */
+TEST(a_failed_write_to_stdout_fails)
+{
+	/* A subshell, so that only its stdout goes to /dev/full. */
+	ASSERT_EQ(run_program("(" UHMM_TOOL, "exports --json >/dev/full)"), 1);
+	ASSERT_TRUE(has("uhmm: writing the output failed: No space left on device"));
+	ASSERT_EQ(run_program("(" UHMM_TOOL, "--version >/dev/full)"), 1);
+	ASSERT_EQ(run_program("(" UHMM_TOOL, "exports >/dev/null)"), 0);
 }

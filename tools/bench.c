@@ -1,32 +1,44 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* `uhmm bench`: parse the options and run bench/'s benchmarks. */
+#include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "bench.h"
 #include "uhmm.h"
 
 int cmd_bench(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "filter", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct bench_opts opts = { .runs = 5, .find_module = find_module_file };
-	int i;
+	long runs;
+	int c;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
+	while ((c = parse_options(argc, argv, "bench", "jr:f:", longopts)) != -1) {
+		switch (c) {
+		case 'j':
 			opts.json = true;
-		} else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
-			opts.runs = atoi(argv[++i]);
-		} else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
-			opts.filter = argv[++i];
-		} else {
-			fprintf(stderr, "usage: uhmm bench [--json] [--runs N] [--filter NAME]\n");
-			return 2;
+			break;
+		case 'r':
+			runs = parse_number("bench", "--runs", optarg, 1, 1000);
+			if (runs < 0)
+				return usage_error("bench");
+			opts.runs = (int)runs;
+			break;
+		case 'f':
+			opts.filter = optarg;
+			break;
+		default:
+			return usage_error("bench");
 		}
 	}
-	if (opts.runs < 1 || opts.runs > 1000) {
-		fprintf(stderr, "uhmm bench: --runs must be 1 to 1000\n");
-		return 2;
+	if (optind < argc) {
+		fprintf(stderr, "uhmm bench: unexpected argument '%s'\n", argv[optind]);
+		return usage_error("bench");
 	}
 	return bench_run(&opts) ? 1 : 0;
 }

@@ -220,8 +220,10 @@ int cmd_demo(int argc, char **argv)
 	pthread_t releaser;
 	int ret;
 
-	(void)argc;
-	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "uhmm demo: unexpected argument '%s'\n", argv[1]);
+		return usage_error("demo");
+	}
 	printf("uhmm demo: device memory with per-page metadata (memremap_pages)\n");
 	printf("\n1. host memory is System RAM in uhmm's address space: %.1f GiB\n",
 	       uhmm_system_ram_size() / (double)(1 << 30));

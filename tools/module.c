@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* `uhmm modinfo`, `uhmm load`, `uhmm exports`: modules from the command line. */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,23 +129,26 @@ static void print_modinfo_json(const char *path, const struct uhmm_modinfo *info
 
 int cmd_modinfo(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct uhmm_modinfo *info;
-	const char *path = NULL;
+	const char *path;
 	bool json = false;
-	int i;
+	int c;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else if (!path)
-			path = argv[i];
-		else
-			path = NULL, i = argc;
+	while ((c = parse_options(argc, argv, "modinfo", "j", longopts)) != -1) {
+		if (c != 'j')
+			return usage_error("modinfo");
+		json = true;
 	}
-	if (!path) {
-		fprintf(stderr, "usage: uhmm modinfo [--json] FILE\n");
-		return 2;
+	if (argc - optind != 1) {
+		fprintf(stderr, "uhmm modinfo: %s\n", optind == argc ? "no FILE given" :
+			"one FILE only");
+		return usage_error("modinfo");
 	}
+	path = argv[optind];
 	info = uhmm_modinfo_read(path);
 	if (!info) {
 		fprintf(stderr, "uhmm modinfo: %s: %s\n", path, strerror(errno));
@@ -188,14 +192,19 @@ static void unload_all(struct uhmm_module **mods, int n);
 
 int cmd_load(int argc, char **argv)
 {
+	static const struct option longopts[] = { { NULL, 0, NULL, 0 } };
 	struct uhmm_module **mods;
 	char taint[64];
-	int n = argc - 1, i, ret;
+	int n, i, ret;
 	size_t j;
 
+	if (parse_options(argc, argv, "load", "", longopts) != -1)
+		return usage_error("load");
+	argv += optind - 1;	/* argv[1 .. n]: the files */
+	n = argc - optind;
 	if (n < 1) {
-		fprintf(stderr, "usage: uhmm load FILE...\n");
-		return 2;
+		fprintf(stderr, "uhmm load: no FILE given\n");
+		return usage_error("load");
 	}
 	mods = calloc(n, sizeof(*mods));
 	if (!mods)
@@ -262,13 +271,23 @@ static void unload_all(struct uhmm_module **mods, int n)
 
 int cmd_exports(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const struct uhmm_export *exp;
-	bool json = argc > 1 && !strcmp(argv[1], "--json");
+	bool json = false;
 	size_t nr, i;
+	int c;
 
-	if (argc > 2 || (argc == 2 && !json)) {
-		fprintf(stderr, "usage: uhmm exports [--json]\n");
-		return 2;
+	while ((c = parse_options(argc, argv, "exports", "j", longopts)) != -1) {
+		if (c != 'j')
+			return usage_error("exports");
+		json = true;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "uhmm exports: unexpected argument '%s'\n", argv[optind]);
+		return usage_error("exports");
 	}
 	exp = uhmm_core_exports(&nr);
 	if (json)

@@ -5,6 +5,21 @@
 
 #include <stddef.h>
 
+/*
+ * Each command parses its own options with parse_options() (getopt_long,
+ * so "--json", "--runs=5" and "--runs 5" all work): it returns the next
+ * option's value, -1 at the end, or '?' after it has said on stderr what
+ * was wrong ("uhmm CMD: unknown option '--x'", a missing argument).  main()
+ * answers "uhmm CMD --help" itself, before the command runs.
+ */
+struct option;
+int parse_options(int argc, char **argv, const char *cmd, const char *shortopts,
+		  const struct option *longopts);
+/* A whole decimal number in [min, max] for option @name, or -1 after saying why. */
+long parse_number(const char *cmd, const char *name, const char *s, long min, long max);
+/* Print "usage: uhmm CMD ARGS" for command @cmd to stderr; returns 2, the exit code. */
+int usage_error(const char *cmd);
+
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_modinfo(int argc, char **argv);
