@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The smallest user of an installed libuhmm: map 1 GiB of device-private
- * memory, look a page up, unmap.  Built by tests/install-check.
+ * memory, look a page up, unmap.  Built in the tree (examples/meson.build)
+ * and by tests/install-check against the installed library.
  */
 #include <stdio.h>
 
