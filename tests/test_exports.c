@@ -139,3 +139,39 @@ TEST(internal_symbols_are_hidden)
 	ASSERT_NULL(dlsym(lib, "devres_release_all"));
 	dlclose(lib);
 }
+
+/* The USDT probes (lib/core/trace.h) are in the shared library, provider uhmm. */
+TEST(usdt_probes_are_in_the_library)
+{
+#ifdef UHMM_HAVE_SDT
+	static const char *const probes[] = {
+		"fault", "fault_zero", "migrate_vma_setup", "migrate_vma_finalize",
+		"migrate_device_range", "invalidate",
+	};
+	char line[512], seen[4096] = "\n";	/* "\nname\nname\n..." */
+	FILE *p = popen("readelf -n " UHMM_SHARED_LIB " 2>&1", "r");
+	bool provider = false;
+	size_t i;
+
+	ASSERT_NONNULL(p);
+	while (fgets(line, sizeof(line), p)) {
+		char *s = strstr(line, "Provider: ");
+
+		if (s)
+			provider = !strncmp(s + 10, "uhmm\n", 5);
+		s = strstr(line, "Name: ");
+		if (s && provider && strlen(seen) + strlen(s) < sizeof(seen))
+			strcat(seen, s + 6);	/* "name\n" */
+	}
+	pclose(p);
+	for (i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "\n%s\n", probes[i]);
+		if (!strstr(seen, want))
+			HARNESS_FAIL("no USDT probe uhmm:%s in %s", probes[i], UHMM_SHARED_LIB);
+	}
+#else
+	SKIP("built without <sys/sdt.h> (systemtap-sdt-dev): no USDT probes");
+#endif
+}

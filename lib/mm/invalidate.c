@@ -35,6 +35,7 @@
 #include <uhmm/mmu_notifier.h>
 
 #include "../core/internal.h"
+#include "../core/trace.h"
 #include "mm_internal.h"
 
 static bool overlaps(const struct uhmm_mmu_interval_notifier *sub, unsigned long start,
@@ -106,6 +107,7 @@ void mn_invalidate(unsigned long start, unsigned long end, enum uhmm_mmu_notifie
 	};
 	unsigned long seq;
 
+	uhmm_trace(invalidate, start, end, (int)event);
 	if (!mn_has_subscriptions() || start >= end)
 		return;
 	seq = mn_start(&range);

@@ -19,6 +19,7 @@
 #include <uhmm/migrate.h>
 
 #include "../core/internal.h"
+#include "../core/trace.h"
 #include "mm_internal.h"
 
 #define FAULT_AROUND_MAX	(2UL << 20)
@@ -474,6 +475,7 @@ static void fault_zero(unsigned long addr)
 
 	lockdep_assert_held(&init_mm.pt_lock);
 	mm_count(zero_faults, 1);
+	uhmm_trace(fault_zero, addr);
 	/* -EEXIST: the page is back; -EAGAIN: an event first.  The thread retries. */
 	if (ioctl(init_mm.uffd, UFFDIO_ZEROPAGE, &zp))
 		mm_wake(addr, UHMM_PAGE_SIZE);
@@ -571,6 +573,7 @@ again:
 	vmf.src = src;
 	vmf.dst = dst;
 	mm_count(faults, 1);
+	uhmm_trace(fault, addr, (int)tid, vmf.start, vmf.end);
 	mm_inject_delay(UHMM_DELAY_FAULT_DEVICE);
 	pgmap = page->pgmap;
 	owner = pgmap->owner;

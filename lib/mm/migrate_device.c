@@ -26,6 +26,7 @@
 #include <uhmm/migrate.h>
 
 #include "../core/internal.h"
+#include "../core/trace.h"
 #include "mm_internal.h"
 
 /* A page's entry while it is in uhmm's table: the mapping is uhmm's. */
@@ -301,6 +302,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 	if (ncand)
 		collect_system(args, cand);
 	free(cand);
+	uhmm_trace(migrate_vma_setup, args->start, args->end, args->cpages, args->flags);
 	if (!args->cpages)
 		mm_fork_exit();
 	return 0;
@@ -492,6 +494,7 @@ UHMM_EXPORT void uhmm_migrate_vma_finalize(struct uhmm_migrate_vma *args)
 
 	if (WARN_ON(!args || !args->src || !args->dst))
 		return;
+	uhmm_trace(migrate_vma_finalize, args->start, args->end);
 	/* The faulting page last, so its thread resumes with the block in place. */
 	for (i = 0; i < args->npages;) {
 		unsigned long done = finalize_run_to_ram(args, i);
@@ -593,6 +596,7 @@ UHMM_EXPORT int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long
 			      (write ? UHMM_MIGRATE_PFN_WRITE : 0);
 		collected++;
 	}
+	uhmm_trace(migrate_device_range, start, npages, collected);
 	if (!collected)
 		mm_fork_exit();
 	return 0;
