@@ -153,6 +153,13 @@ TEST(a_fault_without_progress_is_logged_with_its_likely_cause)
 	for (i = 0; i < 5000 && !__atomic_load_n(&stall_warnings, __ATOMIC_ACQUIRE); i++)
 		usleep(1000);
 	ASSERT_GE(__atomic_load_n(&stall_warnings, __ATOMIC_ACQUIRE), 1);
+	{
+		struct uhmm_mm_stats st = { .size = sizeof(st) };
+
+		ASSERT_EQ(uhmm_mm_get_stats(&st), 0);
+		ASSERT_GE(st.fault_stalls, 1);
+		ASSERT_EQ(st.fault_errors, 0);	/* no progress is not an error */
+	}
 
 	/* The driver mended: the access completes, with the device's data. */
 	__atomic_store_n(&wrong_owner, 0, __ATOMIC_RELEASE);

@@ -117,6 +117,7 @@ TEST(migrate_release)
 	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_RELEASE, b, NPAGES), 0);
 	after = mm_stats();
 	ASSERT_EQ(after.pages_to_ram - before.pages_to_ram, NPAGES);
+	ASSERT_EQ(after.pages_evicted - before.pages_evicted, NPAGES);
 	check(b->ptr, NPAGES, 11);
 	ASSERT_EQ(mm_stats().faults, after.faults);
 	/* The device works again after a release: new chunks on demand. */
@@ -703,6 +704,37 @@ TEST(vma_lookup_sees_the_mapping_not_its_registrations)
 	uhmm_migrate_vma_finalize(&args);
 
 	check(b->ptr, NPAGES, 23);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* uhmm_mm_reset_stats() zeroes what counts, not what says what is held. */
+TEST(stats_reset_and_older_callers)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+	struct uhmm_mm_stats s;
+	struct { uint64_t size, faults; } old = { .size = 2 * sizeof(uint64_t), .faults = 99 };
+
+	fill(b, NPAGES, 5);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	check(b->ptr, NPAGES, 5);	/* faults */
+	s = mm_stats();
+	ASSERT_GE(s.faults, 1);
+	ASSERT_GE(s.pages_to_device, NPAGES);
+	ASSERT_GT(s.registered_bytes, 0);
+	uhmm_mm_reset_stats();
+	s = mm_stats();
+	ASSERT_EQ(s.faults, 0);
+	ASSERT_EQ(s.pages_to_device, 0);
+	ASSERT_EQ(s.pages_to_ram, 0);
+	ASSERT_EQ(s.pages_evicted, 0);
+	ASSERT_GT(s.registered_bytes, 0);	/* still registered */
+	/* A caller built with an older, shorter struct gets what it knows. */
+	ASSERT_EQ(uhmm_mm_get_stats((struct uhmm_mm_stats *)&old), 0);
+	ASSERT_EQ(old.size, 2 * sizeof(uint64_t));
+	ASSERT_EQ(old.faults, 0);
 	hmm_buffer_free(b);
 	api.close(fd);
 }

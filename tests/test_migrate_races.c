@@ -1054,6 +1054,7 @@ static void fail_fault_twice(bool leave)
 	struct sigaction sa = { .sa_handler = access_signal }, su = { .sa_handler = usr1_handler };
 	struct sigaction old_segv, old_bus, old_usr1;
 	struct access acc = { 0 };
+	struct uhmm_mm_stats before, after;
 	dmirror_fail_nth_fn fail;
 	pthread_t t;
 	char *a;
@@ -1072,6 +1073,7 @@ static void fail_fault_twice(bool leave)
 	sigaction(SIGUSR1, &su, &old_usr1);
 	uhmm_inject_delay(UHMM_DELAY_FAULT_DEVICE, 200000);
 	ASSERT_EQ(fail(fd, DMIRROR_FAIL_FAULT, 1), 0);
+	before = mm_stats();
 	acc.addr = (volatile int *)a;
 	ASSERT_EQ(pthread_create(&t, NULL, access_once, &acc), 0);
 	/* 0-200 ms: the first message in the delay; then it fails, and the second is in it. */
@@ -1090,11 +1092,15 @@ static void fail_fault_twice(bool leave)
 	sigaction(SIGSEGV, &old_segv, NULL);
 	sigaction(SIGBUS, &old_bus, NULL);
 	sigaction(SIGUSR1, &old_usr1, NULL);
+	after = mm_stats();
+	ASSERT_EQ(after.fault_errors - before.fault_errors, 2);	/* both failures counted */
 	if (leave) {
 		ASSERT_EQ(acc.sig, 0);
 		ASSERT_EQ(acc.value, 7);
+		ASSERT_EQ(after.fault_sigbus, before.fault_sigbus);
 	} else {
 		ASSERT_EQ(acc.sig, SIGBUS);
+		ASSERT_EQ(after.fault_sigbus - before.fault_sigbus, 1);
 	}
 	close(usr1_pipe[0]);
 	close(usr1_pipe[1]);

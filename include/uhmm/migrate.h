@@ -230,6 +230,17 @@ int uhmm_set_fault_around_bytes(unsigned long bytes);
  * @moves_undercounted: UFFDIO_MOVEs that moved more than they reported (Linux
  *	6.18 can, after a retry inside the ioctl); uhmm counted the rest from
  *	the page tables
+ * @pages_evicted: device pages collected by uhmm_migrate_device_range()
+ * @fault_errors: driver migrate_to_ram() calls that returned VM_FAULT_SIGBUS,
+ *	_SIGSEGV or _HWPOISON (the first of two in a row only wakes the thread)
+ * @fault_sigbus: faults that ended in SIGBUS to the faulting thread
+ * @fault_stalls: faults logged as making no progress (migrate_to_ram()
+ *	leaving the page in device memory for a second or more)
+ *
+ * Fields are only ever appended: a caller compiled against an older header
+ * sets a smaller @size and gets the fields it knows.  Every field but
+ * @registered_bytes and @system_pages (which say what is held now) counts
+ * since the start or since uhmm_mm_reset_stats().
  */
 struct uhmm_mm_stats {
 	uint64_t size;
@@ -240,10 +251,17 @@ struct uhmm_mm_stats {
 	uint64_t registered_bytes;
 	uint64_t system_pages;
 	uint64_t moves_undercounted;
+	uint64_t pages_evicted;
+	uint64_t fault_errors;
+	uint64_t fault_sigbus;
+	uint64_t fault_stalls;
 };
 
 /** uhmm_mm_get_stats() - fill @stats (up to @stats->size); 0 or -EINVAL */
 int uhmm_mm_get_stats(struct uhmm_mm_stats *stats);
+
+/** uhmm_mm_reset_stats() - set the counting fields of the stats back to 0 */
+void uhmm_mm_reset_stats(void);
 
 /**
  * uhmm_mm_init() - start the fault engine now rather than on first use

@@ -377,6 +377,7 @@ static void fault_check_progress(unsigned long addr, uintptr_t pte, const void *
 	if (now - (stall.warned_ms ? stall.warned_ms : stall.since_ms) < period)
 		return;
 	stall.warned_ms = now;
+	mm_count(fault_stalls, 1);
 	pr_warn("CPU fault at %#lx makes no progress: migrate_to_ram() of pgmap %p left "
 		"the page in device memory %lu times in %llu ms; does the driver's "
 		"migrate_vma pass the pgmap's owner (%p) as pgmap_owner?",
@@ -454,6 +455,7 @@ static void fault_failed(unsigned long addr, pid_t tid)
 			last_failure.tid = 0;
 			pr_err("CPU fault at %#lx could not be resolved: SIGBUS to thread %d",
 			       addr, (int)tid);
+			mm_count(fault_sigbus, 1);
 			syscall(SYS_tgkill, getpid(), tid, SIGBUS);
 		}
 	} else {
@@ -581,6 +583,7 @@ again:
 	uhmm_unlock_page(page);
 	uhmm_put_page(page);
 	if (ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_HWPOISON)) {
+		mm_count(fault_errors, 1);
 		fault_failed(addr, tid);
 		goto out;
 	}

@@ -597,6 +597,7 @@ UHMM_EXPORT int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long
 		collected++;
 	}
 	uhmm_trace(migrate_device_range, start, npages, collected);
+	mm_count(pages_evicted, collected);
 	if (!collected)
 		mm_fork_exit();
 	return 0;

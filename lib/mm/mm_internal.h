@@ -393,6 +393,7 @@ unsigned long sysmem_in_use(void);
 /* statistics, updated with relaxed atomics */
 struct mm_counters {
 	uint64_t faults, zero_faults, pages_to_device, pages_to_ram, moves_undercounted;
+	uint64_t pages_evicted, fault_errors, fault_sigbus, fault_stalls;
 };
 #define mm_count(field, n) __atomic_fetch_add(&init_mm.counters.field, (n), __ATOMIC_RELAXED)
 
