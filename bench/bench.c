@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "bench.h"
 
 double bench_now_ns(void)
@@ -59,19 +61,29 @@ static void print_table(const struct bench_ctx *ctx)
 	}
 }
 
+/* The table's columns as a JSON array (json-c), one object per result. */
 static void print_json(const struct bench_ctx *ctx)
 {
+	struct json_object *a = json_object_new_array();
 	int i;
 
-	printf("[\n");
 	for (i = 0; i < ctx->nr_results; i++) {
 		const struct bench_result *r = &ctx->results[i];
+		struct json_object *o = json_object_new_object();
 
-		printf("  {\"name\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"baseline\": %.6g, "
-		       "\"ratio\": %.6g}%s\n", r->name, r->value, r->unit, r->baseline,
-		       r->value / r->baseline, i + 1 < ctx->nr_results ? "," : "");
+		json_object_object_add(o, "name", json_object_new_string(r->name));
+		json_object_object_add(o, "value", json_object_new_double(r->value));
+		json_object_object_add(o, "unit", json_object_new_string(r->unit));
+		json_object_object_add(o, "baseline", json_object_new_double(r->baseline));
+		json_object_object_add(o, "baseline_is", json_object_new_string(r->baseline_name));
+		json_object_object_add(o, "ratio", json_object_new_double(r->value / r->baseline));
+		json_object_object_add(o, "target", json_object_new_string(r->target));
+		json_object_array_add(a, o);
 	}
-	printf("]\n");
+	printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_SPACED |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(a);
 }
 
 int bench_run(const struct bench_opts *opts)

@@ -13,22 +13,6 @@
 
 #include "uhmm.h"
 
-static void json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
 static const char *tier_name(enum uhmm_export_tier tier)
 {
 	return tier == UHMM_EXPORT_GPL ? "GPL" : "plain";
@@ -99,32 +83,55 @@ static void print_modinfo_text(const char *path, const struct uhmm_modinfo *info
 	}
 }
 
-static void print_modinfo_json(const char *path, const struct uhmm_modinfo *info)
+/* One import as JSON: its name, and who provides it with which tier (null if not uhmm). */
+static struct json_object *import_json(const char *name, const char *owner,
+				       enum uhmm_export_tier tier)
 {
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_str(name));
+	json_object_object_add(o, "owner", json_str(owner));
+	json_object_object_add(o, "tier", owner ? json_str(tier_name(tier)) : NULL);
+	return o;
+}
+
+static struct json_object *exports_json(const struct uhmm_modinfo *info)
+{
+	struct json_object *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < info->nr_exports; i++) {
+		struct json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "name", json_str(info->exports[i].name));
+		json_object_object_add(e, "tier", json_str(tier_name(info->exports[i].tier)));
+		json_object_array_add(a, e);
+	}
+	return a;
+}
+
+/* The fields of the text form, as one JSON object. */
+static struct json_object *modinfo_json(const char *path, const struct uhmm_modinfo *info)
+{
+	struct json_object *o = json_object_new_object(), *imports = json_object_new_array();
 	struct modinfo_field f[NR_FIELDS];
 	size_t i;
 
 	modinfo_fields(path, info, f);
-	for (i = 0; i < NR_FIELDS; i++) {
-		printf("%s\"%s\": ", i ? ", " : "{", f[i].key);
-		if (f[i].value)
-			json_string(stdout, f[i].value);
-		else
-			printf("null");
-	}
-	printf(", \"uhmm_abi\": %d, \"gpl_compatible\": %s, \"exports\": [", info->abi,
-	       uhmm_license_is_gpl_compatible(info->license) ? "true" : "false");
-	for (i = 0; i < info->nr_exports; i++) {
-		printf("%s{\"name\": ", i ? ", " : "");
-		json_string(stdout, info->exports[i].name);
-		printf(", \"tier\": \"%s\"}", tier_name(info->exports[i].tier));
-	}
-	printf("], \"imports\": [");
+	for (i = 0; i < NR_FIELDS; i++)
+		json_object_object_add(o, f[i].key, json_str(f[i].value));
+	json_object_object_add(o, "uhmm_abi", json_object_new_int(info->abi));
+	json_object_object_add(o, "gpl_compatible",
+			       json_object_new_boolean(uhmm_license_is_gpl_compatible(info->license)));
+	json_object_object_add(o, "exports", exports_json(info));
 	for (i = 0; i < info->nr_imports; i++) {
-		printf("%s", i ? ", " : "");
-		json_string(stdout, info->imports[i]);
+		enum uhmm_export_tier tier = UHMM_EXPORT_PLAIN;
+		const char *owner = import_owner(info->imports[i], &tier);
+
+		json_object_array_add(imports, import_json(info->imports[i], owner, tier));
 	}
-	printf("]}\n");
+	json_object_object_add(o, "imports", imports);
+	return o;
 }
 
 int cmd_modinfo(int argc, char **argv)
@@ -154,10 +161,14 @@ int cmd_modinfo(int argc, char **argv)
 		fprintf(stderr, "uhmm modinfo: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	if (json)
-		print_modinfo_json(path, info);
-	else
+	if (json) {
+		struct json_object *a = json_object_new_array();
+
+		json_object_array_add(a, modinfo_json(path, info));
+		json_print(a);
+	} else {
 		print_modinfo_text(path, info);
+	}
 	uhmm_modinfo_free(info);
 	return 0;
 }
@@ -290,18 +301,21 @@ int cmd_exports(int argc, char **argv)
 		return usage_error("exports");
 	}
 	exp = uhmm_core_exports(&nr);
-	if (json)
-		printf("[\n");
-	for (i = 0; i < nr; i++) {
-		if (json)
-			printf("  {\"name\": \"%s\", \"tier\": \"%s\"}%s\n", exp[i].name,
-			       tier_name(exp[i].tier), i + 1 < nr ? "," : "");
-		else
-			printf("%-44s %s\n", exp[i].name,
-			       exp[i].tier == UHMM_EXPORT_GPL ? "EXPORT_SYMBOL_GPL" : "EXPORT_SYMBOL");
+	if (json) {
+		struct json_object *a = json_object_new_array();
+
+		for (i = 0; i < nr; i++) {
+			struct json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "name", json_str(exp[i].name));
+			json_object_object_add(e, "tier", json_str(tier_name(exp[i].tier)));
+			json_object_array_add(a, e);
+		}
+		return json_print(a);
 	}
-	if (json)
-		printf("]\n");
+	for (i = 0; i < nr; i++)
+		printf("%-44s %s\n", exp[i].name,
+		       exp[i].tier == UHMM_EXPORT_GPL ? "EXPORT_SYMBOL_GPL" : "EXPORT_SYMBOL");
 	return 0;
 }
 

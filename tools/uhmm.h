@@ -20,6 +20,13 @@ long parse_number(const char *cmd, const char *name, const char *s, long min, lo
 /* Print "usage: uhmm CMD ARGS" for command @cmd to stderr; returns 2, the exit code. */
 int usage_error(const char *cmd);
 
+/* json.c: --json output with json-c */
+#include <json-c/json.h>
+/* A JSON string of @s with every invalid UTF-8 sequence as U+FFFD; NULL for NULL. */
+struct json_object *json_str(const char *s);
+/* Print @array (indented) and a newline, and drop it; 0. */
+int json_print(struct json_object *array);
+
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_modinfo(int argc, char **argv);
