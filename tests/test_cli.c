@@ -325,3 +325,31 @@ TEST(a_failed_write_to_stdout_fails)
 	ASSERT_EQ(run_program("(" UHMM_TOOL, "--version >/dev/full)"), 1);
 	ASSERT_EQ(run_program("(" UHMM_TOOL, "exports >/dev/null)"), 0);
 }
+
+/* load --json: one object per module, messages on stderr, stdout only JSON. */
+TEST(load_json_is_an_array_of_the_modules)
+{
+	struct json_object *a, *m;
+	size_t n;
+
+	/* In a subshell, so that only its stdout is read. */
+	ASSERT_EQ(run_program("(" UHMM_TOOL, "load --json " MOD("gpl_ok") " " MOD("gpl_user")
+			      " 2>/dev/null)"), 0);
+	a = json_out();
+	n = json_object_array_length(a);
+	ASSERT_EQ(n, 2);
+	m = json_object_array_get_idx(a, 0);
+	ASSERT_STREQ(jstr(m, "name"), "gpl_ok");
+	ASSERT_STREQ(jstr(m, "license"), "GPL");
+	ASSERT_FALSE(json_object_get_boolean(jget(m, "taints")));
+	ASSERT_STREQ(jstr(m, "unload"), "exit ran, unloaded");
+	m = json_object_array_get_idx(a, 1);
+	ASSERT_STREQ(jstr(m, "name"), "gpl_user");
+	ASSERT_STREQ(jstr(m, "unload"), "exit ran, unloaded");
+	json_object_put(a);
+	/* A failed load: exit 1, nothing on stdout but what stderr says. */
+	ASSERT_EQ(run_program("(" UHMM_TOOL, "load --json " MOD("unknown_sym") " 2>/dev/null)"), 1);
+	ASSERT_STREQ(out, "");
+	ASSERT_EQ(run("load --json " MOD("unknown_sym")), 1);
+	ASSERT_TRUE(has("uhmm load: load failed: No such file or directory (-2)"));
+}

@@ -199,18 +199,65 @@ static const char *exporter(struct uhmm_module **mods, int n, const char *name,
 	return NULL;
 }
 
-static void unload_all(struct uhmm_module **mods, int n);
+static void unload_all(struct uhmm_module **mods, int n, struct json_object **objs);
+
+/* --json: messages go to stderr, so that stdout is only the array. */
+static void print_message_stderr(int level, const char *msg, void *data)
+{
+	(void)data;
+	fprintf(stderr, "uhmm load: [%s] %s\n", level <= UHMM_LOG_ERR ? "error" :
+		level <= UHMM_LOG_WARNING ? "warning" : "info", msg);
+}
+
+/* One loaded module as JSON: the text form's fields ("unload" added later). */
+static struct json_object *loaded_json(struct uhmm_module **mods, int n, int i,
+				       const char *file)
+{
+	const struct uhmm_modinfo *info = uhmm_module_info(mods[i]);
+	struct json_object *o = json_object_new_object(), *imports = json_object_new_array();
+	size_t j;
+
+	json_object_object_add(o, "name", json_str(info->name));
+	json_object_object_add(o, "filename", json_str(file));
+	json_object_object_add(o, "init", json_str(info->init));
+	json_object_object_add(o, "license", json_str(info->license));
+	json_object_object_add(o, "taints", json_object_new_boolean(uhmm_module_taints(mods[i])));
+	for (j = 0; j < info->nr_imports; j++) {
+		enum uhmm_export_tier tier = UHMM_EXPORT_PLAIN;
+		const char *owner = import_owner(info->imports[j], &tier);
+		struct json_object *imp;
+
+		if (!owner)
+			owner = exporter(mods, n, info->imports[j], &tier);
+		imp = import_json(info->imports[j], owner, tier);
+
+		if (!owner)	/* bound by the dynamic linker, from a library: no tier */
+			json_object_object_add(imp, "owner", json_str("system library"));
+		json_object_array_add(imports, imp);
+	}
+	json_object_object_add(o, "imports", imports);
+	json_object_object_add(o, "exports", exports_json(info));
+	return o;
+}
 
 int cmd_load(int argc, char **argv)
 {
-	static const struct option longopts[] = { { NULL, 0, NULL, 0 } };
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct json_object **objs = NULL;
 	struct uhmm_module **mods;
+	bool json = false;
 	char taint[64];
-	int n, i, ret;
+	int n, i, ret, c;
 	size_t j;
 
-	if (parse_options(argc, argv, "load", "", longopts) != -1)
-		return usage_error("load");
+	while ((c = parse_options(argc, argv, "load", "j", longopts)) != -1) {
+		if (c != 'j')
+			return usage_error("load");
+		json = true;
+	}
 	argv += optind - 1;	/* argv[1 .. n]: the files */
 	n = argc - optind;
 	if (n < 1) {
@@ -220,15 +267,33 @@ int cmd_load(int argc, char **argv)
 	mods = calloc(n, sizeof(*mods));
 	if (!mods)
 		return 1;
-	uhmm_set_log_fn(print_message, NULL);
+	uhmm_set_log_fn(json ? print_message_stderr : print_message, NULL);
 	uhmm_set_log_level(UHMM_LOG_INFO);
-	printf("loading %d module%s into a fresh instance:\n", n, n == 1 ? "" : "s");
+	if (!json)
+		printf("loading %d module%s into a fresh instance:\n", n, n == 1 ? "" : "s");
 	ret = uhmm_module_load_many((const char *const *)argv + 1, n, mods);
 	if (ret) {
-		printf("load failed: %s (%d)\n", strerror(-ret), ret);
-		printf("%s\n", uhmm_print_tainted(taint, sizeof(taint)));
+		if (json) {
+			fprintf(stderr, "uhmm load: load failed: %s (%d)\n", strerror(-ret), ret);
+		} else {
+			printf("load failed: %s (%d)\n", strerror(-ret), ret);
+			printf("%s\n", uhmm_print_tainted(taint, sizeof(taint)));
+		}
 		free(mods);
 		return 1;
+	}
+	if (json) {
+		struct json_object *a = json_object_new_array();
+
+		objs = calloc(n, sizeof(*objs));
+		for (i = 0; objs && i < n; i++) {
+			objs[i] = loaded_json(mods, n, i, argv[i + 1]);
+			json_object_array_add(a, objs[i]);
+		}
+		unload_all(mods, n, objs);
+		free(objs);
+		free(mods);
+		return json_print(a);
 	}
 	for (i = 0; i < n; i++) {
 		const struct uhmm_modinfo *info = uhmm_module_info(mods[i]);
@@ -253,13 +318,14 @@ int cmd_load(int argc, char **argv)
 			       tier_name(info->exports[j].tier));
 	}
 	printf("\n%s\n\nunloading:\n", uhmm_print_tainted(taint, sizeof(taint)));
-	unload_all(mods, n);
+	unload_all(mods, n, NULL);
 	free(mods);
 	return 0;
 }
 
 /* Unload every module, importers before what they import from. */
-static void unload_all(struct uhmm_module **mods, int n)
+/* With @objs, each result goes into the module's object as "unload", not to stdout. */
+static void unload_all(struct uhmm_module **mods, int n, struct json_object **objs)
 {
 	bool progress = true;
 	int i, ret;
@@ -273,7 +339,11 @@ static void unload_all(struct uhmm_module **mods, int n)
 				continue;
 			snprintf(name, sizeof(name), "%s", uhmm_module_name(mods[i]));
 			ret = uhmm_module_unload(mods[i]);
-			printf("  %s: %s\n", name, ret ? strerror(-ret) : "exit ran, unloaded");
+			if (objs)
+				json_object_object_add(objs[i], "unload",
+						       json_str(ret ? strerror(-ret) : "exit ran, unloaded"));
+			else
+				printf("  %s: %s\n", name, ret ? strerror(-ret) : "exit ran, unloaded");
 			mods[i] = NULL;		/* unloaded, or never will be */
 			progress = true;
 		}

@@ -28,7 +28,7 @@ static const struct command commands[] = {
 	{ "bench", cmd_bench, "[--json] [--runs N] [--filter NAME]",
 	  "run the benchmarks (N runs each, 1 to 1000, default 5; NAME: a suite)" },
 	{ "modinfo", cmd_modinfo, "[--json] FILE", "print a module's descriptor" },
-	{ "load", cmd_load, "FILE...", "load modules into a fresh instance and report" },
+	{ "load", cmd_load, "[--json] FILE...", "load modules into a fresh instance and report" },
 	{ "exports", cmd_exports, "[--json]", "list libuhmm's exports and their tier" },
 };
 #define NR_COMMANDS	(sizeof(commands) / sizeof(commands[0]))
