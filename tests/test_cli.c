@@ -353,3 +353,28 @@ TEST(load_json_is_an_array_of_the_modules)
 	ASSERT_EQ(run("load --json " MOD("unknown_sym")), 1);
 	ASSERT_TRUE(has("uhmm load: load failed: No such file or directory (-2)"));
 }
+
+/* The bash completion completes commands, options and their values. */
+static int complete(const char *words, int cword)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+		 "bash -c 'source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _uhmm; echo \"${COMPREPLY[*]}\"'",
+		 COMPLETION_SCRIPT, words, cword);
+	return run_program(cmd, "");
+}
+
+TEST(bash_completion)
+{
+	ASSERT_EQ(complete("uhmm \"\"", 1), 0);
+	ASSERT_STREQ(out, "demo bench modinfo load exports help --version --help\n");
+	ASSERT_EQ(complete("uhmm mod", 1), 0);
+	ASSERT_STREQ(out, "modinfo\n");
+	ASSERT_EQ(complete("uhmm bench --", 2), 0);
+	ASSERT_STREQ(out, "--json --runs --filter --help\n");
+	ASSERT_EQ(complete("uhmm bench --filter m", 3), 0);
+	ASSERT_STREQ(out, "memremap migrate\n");
+	ASSERT_EQ(complete("uhmm help ex", 2), 0);
+	ASSERT_STREQ(out, "exports\n");
+}

@@ -1,0 +1,34 @@
+# bash completion for uhmm(1): commands, their options, module files.
+# Installed as share/bash-completion/completions/uhmm.
+
+_uhmm()
+{
+	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+	local commands="demo bench modinfo load exports help"
+
+	if [ "$COMP_CWORD" -eq 1 ]; then
+		COMPREPLY=($(compgen -W "$commands --version --help" -- "$cur"))
+		return
+	fi
+	case ${COMP_WORDS[1]} in
+	bench)
+		case $prev in
+		--runs) COMPREPLY=($(compgen -W "1 3 5 10" -- "$cur")) ;;
+		--filter) COMPREPLY=($(compgen -W "memremap percpu_ref migrate hmm" -- "$cur")) ;;
+		*) COMPREPLY=($(compgen -W "--json --runs --filter --help" -- "$cur")) ;;
+		esac
+		;;
+	modinfo|load)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--json --help" -- "$cur"))
+		else
+			compopt -o filenames 2>/dev/null
+			COMPREPLY=($(compgen -f -X '!*.so' -- "$cur") $(compgen -d -- "$cur"))
+		fi
+		;;
+	exports) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
+	demo) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
+	help) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "demo bench modinfo load exports" -- "$cur")) ;;
+	esac
+}
+complete -F _uhmm uhmm
