@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The uhmm command: modinfo, load, exports and bench, as a user runs them. */
+#include <errno.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
+#include <uhmm/migrate.h>
 #include <uhmm/module.h>
 #include <uhmm/version.h>
 
@@ -368,7 +372,7 @@ static int complete(const char *words, int cword)
 TEST(bash_completion)
 {
 	ASSERT_EQ(complete("uhmm \"\"", 1), 0);
-	ASSERT_STREQ(out, "demo bench modinfo load exports help --version --help\n");
+	ASSERT_STREQ(out, "demo bench modinfo load exports stat help --version --help\n");
 	ASSERT_EQ(complete("uhmm mod", 1), 0);
 	ASSERT_STREQ(out, "modinfo\n");
 	ASSERT_EQ(complete("uhmm bench --", 2), 0);
@@ -377,4 +381,32 @@ TEST(bash_completion)
 	ASSERT_STREQ(out, "memremap migrate\n");
 	ASSERT_EQ(complete("uhmm help ex", 2), 0);
 	ASSERT_STREQ(out, "exports\n");
+}
+
+/* uhmm stat PID: the counters of a process that publishes them (this one). */
+TEST(stat_reads_a_running_process)
+{
+	char args[64];
+	struct json_object *a, *o;
+	int ret;
+
+	ASSERT_EQ(setenv("UHMM_STATS", "1", 1), 0);
+	ret = uhmm_mm_init();
+	if (ret)
+		SKIP("the fault engine cannot start here (%s)", strerror(-ret));
+	snprintf(args, sizeof(args), "stat --json %d", (int)getpid());
+	ASSERT_EQ(run(args), 0);
+	a = json_out();
+	o = json_object_array_get_idx(a, 0);
+	ASSERT_EQ(json_object_get_int64(jget(o, "pid")), getpid());
+	ASSERT_EQ(json_object_get_int64(jget(o, "faults")), 0);
+	ASSERT_EQ(json_object_get_int64(jget(o, "pages_to_device")), 0);
+	json_object_put(a);
+	snprintf(args, sizeof(args), "stat %d", (int)getpid());
+	ASSERT_EQ(run(args), 0);
+	ASSERT_TRUE(has("faults               0\n"));
+	ASSERT_EQ(run("stat 1"), 1);
+	ASSERT_TRUE(has("uhmm stat: 1: publishes no counters (run it with UHMM_STATS=1)"));
+	ASSERT_EQ(run("stat x"), 2);
+	ASSERT_EQ(run("stat"), 2);
 }

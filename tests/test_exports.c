@@ -22,7 +22,7 @@ static const char *const plain_tier[] = {
 	"uhmm_migrate_pfn_to_page", "uhmm_migrate_vma_setup", "uhmm_migrate_vma_pages",
 	"uhmm_migrate_vma_finalize", "uhmm_migrate_device_range", "uhmm_migrate_device_pages",
 	"uhmm_migrate_device_finalize", "uhmm_alloc_page", "uhmm_page_address",
-	"uhmm_set_fault_around_bytes", "uhmm_mm_get_stats", "uhmm_mm_reset_stats", "uhmm_mm_init", "uhmm_vma_lookup", "uhmm_fail_nth",
+	"uhmm_set_fault_around_bytes", "uhmm_mm_get_stats", "uhmm_mm_reset_stats", "uhmm_mm_read_stats", "uhmm_mm_init", "uhmm_vma_lookup", "uhmm_fail_nth",
 	"uhmm_inject_delay",
 	"uhmm_hmm_range_fault", "uhmm_access_process_vm",
 	"uhmm_core_exports", "uhmm_modinfo_read", "uhmm_modinfo_parse", "uhmm_modinfo_free",

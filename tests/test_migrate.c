@@ -738,3 +738,54 @@ TEST(stats_reset_and_older_callers)
 	hmm_buffer_free(b);
 	api.close(fd);
 }
+
+/*
+ * UHMM_STATS=1: the counters live in /dev/shm/uhmm.PID, where another
+ * process reads them (uhmm_mm_read_stats(), `uhmm stat`); a forked child
+ * counts in a file of its own.
+ */
+TEST(stats_published_for_other_processes)
+{
+	struct uhmm_mm_stats mine, read = { .size = sizeof(read) };
+	struct hmm_buffer *b;
+	struct dmirror_api api;
+	char path[64];
+	pid_t pid;
+	int fd, status;
+
+	ASSERT_EQ(setenv("UHMM_STATS", "1", 1), 0);
+	api = setup(&fd, 0);	/* starts the engine, which publishes */
+	b = anon_buffer(NPAGES);
+	fill(b, NPAGES, 9);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	check(b->ptr, NPAGES, 9);
+	mine = mm_stats();
+	ASSERT_EQ(uhmm_mm_read_stats(getpid(), &read), 0);
+	ASSERT_EQ(read.faults, mine.faults);
+	ASSERT_GE(read.pages_to_device, NPAGES);
+	ASSERT_EQ(read.pages_to_device, mine.pages_to_device);
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		struct uhmm_mm_stats c = { .size = sizeof(c) };
+
+		/* The child's own file, starting from the parent's counts. */
+		_exit(uhmm_mm_read_stats(getpid(), &c) || c.faults != mine.faults ? 1 : 0);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	/* The child left by _exit(): its file stays, and says its process is gone. */
+	snprintf(path, sizeof(path), "/dev/shm/uhmm.%d", (int)pid);
+	ASSERT_EQ(access(path, F_OK), 0);
+	ASSERT_EQ(uhmm_mm_read_stats(pid, &read), -ESRCH);
+	unlink(path);
+	ASSERT_EQ(uhmm_mm_read_stats(pid, &read), -ENOENT);
+	ASSERT_EQ(uhmm_mm_read_stats(getpid(), &read), 0);	/* ours is still there */
+	ASSERT_EQ(read.faults, mine.faults);
+	ASSERT_EQ(uhmm_mm_read_stats(0, &read), -EINVAL);
+	ASSERT_EQ(uhmm_mm_read_stats(getpid(), NULL), -EINVAL);
+	hmm_buffer_free(b);
+	api.close(fd);
+}

@@ -30,6 +30,8 @@ static const struct command commands[] = {
 	{ "modinfo", cmd_modinfo, "[--json] FILE", "print a module's descriptor" },
 	{ "load", cmd_load, "[--json] FILE...", "load modules into a fresh instance and report" },
 	{ "exports", cmd_exports, "[--json]", "list libuhmm's exports and their tier" },
+	{ "stat", cmd_stat, "[--json] PID",
+	  "a running process's fault and migration counters (it runs with UHMM_STATS=1)" },
 };
 #define NR_COMMANDS	(sizeof(commands) / sizeof(commands[0]))
 

@@ -4,7 +4,7 @@
 _uhmm()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="demo bench modinfo load exports help"
+	local commands="demo bench modinfo load exports stat help"
 
 	if [ "$COMP_CWORD" -eq 1 ]; then
 		COMPREPLY=($(compgen -W "$commands --version --help" -- "$cur"))
@@ -26,9 +26,9 @@ _uhmm()
 			COMPREPLY=($(compgen -f -X '!*.so' -- "$cur") $(compgen -d -- "$cur"))
 		fi
 		;;
-	exports) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
+	exports|stat) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
 	demo) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
-	help) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "demo bench modinfo load exports" -- "$cur")) ;;
+	help) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "demo bench modinfo load exports stat" -- "$cur")) ;;
 	esac
 }
 complete -F _uhmm uhmm

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <uhmm/memremap.h>
 
@@ -262,6 +263,18 @@ int uhmm_mm_get_stats(struct uhmm_mm_stats *stats);
 
 /** uhmm_mm_reset_stats() - set the counting fields of the stats back to 0 */
 void uhmm_mm_reset_stats(void);
+
+/**
+ * uhmm_mm_read_stats() - another process's counters, if it publishes them
+ *
+ * A process whose environment has UHMM_STATS=1 when its fault engine
+ * starts keeps its counters in /dev/shm/uhmm.PID while it runs.  @stats gets
+ * the counting fields (registered_bytes and system_pages are 0: they are
+ * not published).  `uhmm stat PID` prints them.
+ * Return: 0; -EINVAL (bad arguments), -ENOENT (@pid publishes nothing),
+ * -EBADMSG (not such a file), -ESRCH (left by a process that is gone).
+ */
+int uhmm_mm_read_stats(pid_t pid, struct uhmm_mm_stats *stats);
 
 /**
  * uhmm_mm_init() - start the fault engine now rather than on first use

@@ -285,21 +285,12 @@ UHMM_EXPORT int uhmm_mm_get_stats(struct uhmm_mm_stats *stats)
 {
 	struct uhmm_mm_stats s;
 	size_t n;
-	const struct mm_counters *c = &init_mm.counters;
 
 	if (!stats || stats->size < sizeof(uint64_t))
 		return -EINVAL;
 	memset(&s, 0, sizeof(s));
 	s.size = sizeof(s);
-	s.faults = __atomic_load_n(&c->faults, __ATOMIC_RELAXED);
-	s.zero_faults = __atomic_load_n(&c->zero_faults, __ATOMIC_RELAXED);
-	s.pages_to_device = __atomic_load_n(&c->pages_to_device, __ATOMIC_RELAXED);
-	s.pages_to_ram = __atomic_load_n(&c->pages_to_ram, __ATOMIC_RELAXED);
-	s.moves_undercounted = __atomic_load_n(&c->moves_undercounted, __ATOMIC_RELAXED);
-	s.pages_evicted = __atomic_load_n(&c->pages_evicted, __ATOMIC_RELAXED);
-	s.fault_errors = __atomic_load_n(&c->fault_errors, __ATOMIC_RELAXED);
-	s.fault_sigbus = __atomic_load_n(&c->fault_sigbus, __ATOMIC_RELAXED);
-	s.fault_stalls = __atomic_load_n(&c->fault_stalls, __ATOMIC_RELAXED);
+	mm_stats_fill(__atomic_load_n(&init_mm.counters, __ATOMIC_ACQUIRE), &s);
 	pthread_mutex_lock(&init_mm.pt_lock);
 	s.registered_bytes = mm_registered_bytes();
 	pthread_mutex_unlock(&init_mm.pt_lock);
@@ -312,15 +303,5 @@ UHMM_EXPORT int uhmm_mm_get_stats(struct uhmm_mm_stats *stats)
 
 UHMM_EXPORT void uhmm_mm_reset_stats(void)
 {
-	struct mm_counters *c = &init_mm.counters;
-
-	__atomic_store_n(&c->faults, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->zero_faults, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->pages_to_device, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->pages_to_ram, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->moves_undercounted, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->pages_evicted, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->fault_errors, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->fault_sigbus, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->fault_stalls, 0, __ATOMIC_RELAXED);
+	mm_stats_reset();
 }

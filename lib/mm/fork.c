@@ -76,6 +76,7 @@ static void fork_child(void)
 	int ret;
 
 	vma_fork_child();
+	mm_stats_fork_child();
 	if (!mm_engine_running())
 		return;
 	mm_fork_gate_child();
@@ -96,8 +97,11 @@ static void register_fork_hooks(void)
 
 int mm_start(void)
 {
-	static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
-	int ret = mm_engine_start();
+	static pthread_once_t hooks_once = PTHREAD_ONCE_INIT, stats_once = PTHREAD_ONCE_INIT;
+	int ret;
+
+	pthread_once(&stats_once, mm_stats_start);	/* before the engine counts */
+	ret = mm_engine_start();
 
 	if (!ret)
 		pthread_once(&hooks_once, register_fork_hooks);

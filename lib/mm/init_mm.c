@@ -9,6 +9,8 @@
 
 #include "mm_internal.h"
 
+static struct mm_counters counters;
+
 struct mm_struct init_mm = {
 	.engine_lock = PTHREAD_MUTEX_INITIALIZER,
 	.uffd = -1,
@@ -24,6 +26,7 @@ struct mm_struct init_mm = {
 	.maps_lock = PTHREAD_MUTEX_INITIALIZER,
 	.maps_fd = -1,
 	.pagemap_fd = -1,
+	.counters = &counters,
 };
 __thread bool mm_engine_thread;
 unsigned int mm_wait_log_s = 10;

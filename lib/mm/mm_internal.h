@@ -15,7 +15,7 @@
  * layer: memremap
  * layer: sysmem
  * layer: userfaultfd
- * layer: fault_inject fork_gate pgtable vma pagemap sparse memmap
+ * layer: fault_inject fork_gate pgtable vma pagemap sparse memmap stats
  * layer: init_mm
  *
  * The API files start lib/mm through fork.c, which also holds fork()'s
@@ -390,12 +390,20 @@ bool mm_should_fail(int site);
 void mm_inject_delay(int site);
 unsigned long sysmem_in_use(void);
 
-/* statistics, updated with relaxed atomics */
+/* stats.c: the counters, updated with relaxed atomics, and their publication */
 struct mm_counters {
 	uint64_t faults, zero_faults, pages_to_device, pages_to_ram, moves_undercounted;
 	uint64_t pages_evicted, fault_errors, fault_sigbus, fault_stalls;
 };
-#define mm_count(field, n) __atomic_fetch_add(&init_mm.counters.field, (n), __ATOMIC_RELAXED)
+#define mm_count(field, n) \
+	__atomic_fetch_add(&__atomic_load_n(&init_mm.counters, __ATOMIC_ACQUIRE)->field, (n), \
+			   __ATOMIC_RELAXED)
+/* With UHMM_STATS=1, moves the counters into /dev/shm/uhmm.PID; once, at start. */
+void mm_stats_start(void);
+void mm_stats_fork_child(void);
+struct uhmm_mm_stats;
+void mm_stats_fill(const struct mm_counters *c, struct uhmm_mm_stats *s);
+void mm_stats_reset(void);
 
 /*
  * struct mm_struct - the process's memory as lib/mm keeps it: the kernel's
@@ -472,7 +480,8 @@ struct mm_struct {
 	int maps_fd;			/* maps_lock to open, atomic to read */
 	int pagemap_fd;			/* start */
 
-	struct mm_counters counters;	/* atomic */
+	struct mm_counters *counters;	/* atomic: its fields; the pointer is set
+					   before the engine starts (stats.c) */
 };
 extern struct mm_struct init_mm;
 
