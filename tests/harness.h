@@ -79,6 +79,24 @@ static struct harness_test *harness_tests;
 	_exit(HARNESS_SKIP_EXIT);						\
 } while (0)
 
+/*
+ * Run the shell command @cmd and read its stdout into @out (@len bytes, NUL
+ * terminated); its exit status, or -1 if it did not exit.
+ */
+static inline int harness_popen(const char *cmd, char *out, size_t len)
+{
+	size_t n = 0, r;
+	FILE *p = popen(cmd, "r");
+	int status;
+
+	ASSERT_NONNULL(p);
+	while (n + 1 < len && (r = fread(out + n, 1, len - 1 - n, p)) > 0)
+		n += r;
+	out[n] = '\0';
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 static bool harness_selected(const char *name, int argc, char **argv)
 {
 	int i;

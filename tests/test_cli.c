@@ -20,18 +20,9 @@ static char out[65536];
 static int run_program(const char *program, const char *args)
 {
 	char cmd[1024];
-	size_t n = 0, r;
-	FILE *p;
-	int status;
 
 	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", program, args);
-	p = popen(cmd, "r");
-	ASSERT_NONNULL(p);
-	while ((r = fread(out + n, 1, sizeof(out) - 1 - n, p)) > 0)
-		n += r;
-	out[n] = '\0';
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return harness_popen(cmd, out, sizeof(out));
 }
 
 /* Run `uhmm ARGS`. */

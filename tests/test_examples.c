@@ -10,16 +10,7 @@ static char out[8192];
 
 static int run(const char *program)
 {
-	size_t n = 0, r;
-	FILE *p = popen(program, "r");
-	int status;
-
-	ASSERT_NONNULL(p);
-	while ((r = fread(out + n, 1, sizeof(out) - 1 - n, p)) > 0)
-		n += r;
-	out[n] = '\0';
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return harness_popen(program, out, sizeof(out));
 }
 
 TEST(hello_maps_device_memory)
