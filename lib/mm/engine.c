@@ -284,7 +284,6 @@ out:
 UHMM_EXPORT int uhmm_mm_get_stats(struct uhmm_mm_stats *stats)
 {
 	struct uhmm_mm_stats s;
-	size_t n;
 
 	if (!stats || stats->size < sizeof(uint64_t))
 		return -EINVAL;
@@ -295,9 +294,7 @@ UHMM_EXPORT int uhmm_mm_get_stats(struct uhmm_mm_stats *stats)
 	s.registered_bytes = mm_registered_bytes();
 	pthread_mutex_unlock(&init_mm.pt_lock);
 	s.system_pages = sysmem_in_use();
-	n = stats->size < sizeof(s) ? stats->size : sizeof(s);
-	memcpy((char *)stats + sizeof(uint64_t), (char *)&s + sizeof(uint64_t),
-	       n - sizeof(uint64_t));
+	mm_stats_copy_out(stats, &s);
 	return 0;
 }
 

@@ -403,6 +403,8 @@ void mm_stats_start(void);
 void mm_stats_fork_child(void);
 struct uhmm_mm_stats;
 void mm_stats_fill(const struct mm_counters *c, struct uhmm_mm_stats *s);
+/* Copies @s into the caller's @stats, as far as the caller's @stats->size goes. */
+void mm_stats_copy_out(struct uhmm_mm_stats *stats, const struct uhmm_mm_stats *s);
 void mm_stats_reset(void);
 
 /*

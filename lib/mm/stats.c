@@ -167,6 +167,14 @@ void mm_stats_fill(const struct mm_counters *c, struct uhmm_mm_stats *s)
 	s->fault_stalls = __atomic_load_n(&c->fault_stalls, __ATOMIC_RELAXED);
 }
 
+void mm_stats_copy_out(struct uhmm_mm_stats *stats, const struct uhmm_mm_stats *s)
+{
+	size_t n = stats->size < sizeof(*s) ? stats->size : sizeof(*s);
+
+	memcpy((char *)stats + sizeof(uint64_t), (const char *)s + sizeof(uint64_t),
+	       n - sizeof(uint64_t));
+}
+
 void mm_stats_reset(void)
 {
 	struct mm_counters *c = __atomic_load_n(&init_mm.counters, __ATOMIC_ACQUIRE);
@@ -188,7 +196,6 @@ UHMM_EXPORT int uhmm_mm_read_stats(pid_t pid, struct uhmm_mm_stats *stats)
 	struct stats_file *f;
 	char path[64];
 	struct stat st;
-	size_t n;
 	int fd, ret = 0;
 
 	if (!stats || stats->size < sizeof(uint64_t) || pid <= 0)
@@ -214,9 +221,7 @@ UHMM_EXPORT int uhmm_mm_read_stats(pid_t pid, struct uhmm_mm_stats *stats)
 		memset(&s, 0, sizeof(s));
 		s.size = sizeof(s);
 		mm_stats_fill(&f->counters, &s);
-		n = stats->size < sizeof(s) ? stats->size : sizeof(s);
-		memcpy((char *)stats + sizeof(uint64_t), (char *)&s + sizeof(uint64_t),
-		       n - sizeof(uint64_t));
+		mm_stats_copy_out(stats, &s);
 	}
 	munmap(f, sizeof(*f));
 	return ret;
