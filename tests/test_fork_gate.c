@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -108,4 +110,67 @@ TEST(fork_waits_for_a_migration_and_logs_the_wait)
 	ASSERT_EQ(WEXITSTATUS(f.child_status), 0);
 	ASSERT_TRUE(pattern_intact(buf));
 	munmap(buf, NPAGES * PAGE);
+}
+
+/*
+ * A grandchild's fate: it allocates and exits by exit() (a sanitizer build's
+ * leak check runs there).  Waited for 10 s at most, then killed.
+ */
+static int run_grandchild(void)
+{
+	int status, ms;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return 5;
+	if (pid == 0) {
+		free(malloc(64));
+		exit(0);
+	}
+	for (ms = 0; ms < 10000; ms++) {
+		pid_t got = waitpid(pid, &status, WNOHANG);
+
+		if (got == pid)
+			return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 4;
+		if (got < 0)
+			return 5;
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return 3;
+}
+
+/*
+ * A process that forks the moment uhmm_mm_init() returns gets a child that
+ * can allocate.  The engine's thread must be past its start by then: a
+ * thread still starting may hold the allocator's lock (a sanitizer
+ * runtime's, which gcc 12's libasan does not take around fork()), and the
+ * child would block in its first malloc().  Each round is a fresh process,
+ * so each starts the engine anew.
+ */
+TEST(a_child_forked_right_after_the_engine_starts_can_allocate)
+{
+	int round, status;
+
+	for (round = 0; round < 30; round++) {
+		pid_t pid = fork();
+
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			int ret = uhmm_mm_init();
+
+			if (ret == -ENOSYS || ret == -EPERM || ret == -EOPNOTSUPP)
+				_exit(HARNESS_SKIP_EXIT);
+			_exit(ret ? 2 : run_grandchild());
+		}
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status));
+		if (WEXITSTATUS(status) == HARNESS_SKIP_EXIT)
+			SKIP("the fault engine cannot start on this kernel");
+		if (WEXITSTATUS(status) == 3)
+			HARNESS_FAIL("round %d: the grandchild hung for 10 s (allocator lock "
+				     "inherited held?)", round);
+		ASSERT_EQ(WEXITSTATUS(status), 0);
+	}
 }
