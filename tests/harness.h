@@ -186,6 +186,26 @@ static bool harness_read(struct harness_stream *s, struct harness_result *res)
 	return true;
 }
 
+/* The running test's process group, for a Ctrl-C or kill of the harness to reach. */
+static volatile sig_atomic_t harness_current;
+
+static void harness_stop(int sig)
+{
+	if (harness_current)
+		kill(-harness_current, sig);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* How long a test's leftover processes may hold its output: HARNESS_LEFTOVER_S, or 10 s. */
+static unsigned int harness_leftover_s(void)
+{
+	const char *s = getenv("HARNESS_LEFTOVER_S");
+	int n = s ? atoi(s) : 0;
+
+	return n > 0 ? (unsigned int)n : 10;
+}
+
 /*
  * Run one test in a child.  Its stdout and stderr come through pipes, to
  * find a skip reason and sanitizer reports; stderr stays stderr, so TAP
@@ -195,7 +215,9 @@ static int harness_run(struct harness_test *t, char *reason, size_t reason_len)
 {
 	struct harness_result res = { .reason = reason, .reason_len = reason_len };
 	struct harness_stream streams[2] = { { .out = stdout }, { .out = stderr } };
-	int outfd[2], errfd[2], status, i;
+	int outfd[2], errfd[2], status = 0, i;
+	bool exited = false, leftover = false;
+	unsigned int idle_s = 0;
 	pid_t pid;
 
 	reason[0] = '\0';
@@ -212,6 +234,7 @@ static int harness_run(struct harness_test *t, char *reason, size_t reason_len)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		setpgid(0, 0);	/* its own group, so its leftovers can be killed */
 		close(outfd[0]);
 		close(errfd[0]);
 		dup2(outfd[1], STDOUT_FILENO);
@@ -223,17 +246,25 @@ static int harness_run(struct harness_test *t, char *reason, size_t reason_len)
 		/* exit(), not _exit(): LeakSanitizer checks at exit in sanitizer builds. */
 		exit(0);
 	}
+	setpgid(pid, pid);	/* either side may be first */
+	harness_current = pid;
 	close(outfd[1]);
 	close(errfd[1]);
 	streams[0].fd = outfd[0];
 	streams[1].fd = errfd[0];
-	/* Until both close: a leftover grandchild holding them keeps us here, as before. */
+	/*
+	 * Until both close.  Processes the test started may hold them after
+	 * it exited (a grandchild that hangs): they get harness_leftover_s(),
+	 * then the test's process group is killed and the test fails.
+	 */
 	while (streams[0].fd >= 0 || streams[1].fd >= 0) {
 		struct pollfd pfd[2];
+		int ready;
 
 		for (i = 0; i < 2; i++)
 			pfd[i] = (struct pollfd){ .fd = streams[i].fd, .events = POLLIN };
-		if (poll(pfd, 2, -1) < 0) {
+		ready = poll(pfd, 2, 1000);
+		if (ready < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -241,17 +272,30 @@ static int harness_run(struct harness_test *t, char *reason, size_t reason_len)
 		for (i = 0; i < 2; i++)
 			if (streams[i].fd >= 0 && pfd[i].revents)
 				harness_read(&streams[i], &res);
+		if (!exited && waitpid(pid, &status, WNOHANG) == pid)
+			exited = true;
+		if (exited && !ready && ++idle_s >= harness_leftover_s()) {
+			kill(-pid, SIGKILL);
+			fprintf(stderr, "#   the test exited, but processes it started still held "
+				"its output %u s later: killed them\n", idle_s);
+			leftover = true;
+			break;
+		}
 	}
 	for (i = 0; i < 2; i++)
 		if (streams[i].fd >= 0)
 			close(streams[i].fd);
 	fflush(stderr);
-	waitpid(pid, &status, 0);
+	if (!exited)
+		waitpid(pid, &status, 0);
+	harness_current = 0;
 
 	if (res.report[0]) {
 		fprintf(stderr, "#   sanitizer report: %s\n", res.report);
 		return 1;
 	}
+	if (leftover)
+		return 1;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == HARNESS_SKIP_EXIT)
 		return HARNESS_SKIP_EXIT;
 	if (WIFSIGNALED(status))
@@ -303,12 +347,22 @@ static void harness_check_clean(void)
 	fprintf(stderr, "# a line on stderr that is no report\n");
 }
 
+/* A grandchild that keeps the test's output open, as a hung one would. */
+static void harness_check_leftover(void)
+{
+	if (fork() == 0) {
+		pause();
+		_exit(0);
+	}
+}
+
 static struct harness_test harness_self_checks[] = {
 	{ "sanitizer_report_from_a_thread_fails", harness_check_report_from_a_thread,
 	  &harness_self_checks[1] },
 	{ "sanitizer_report_at_exit_fails", harness_check_report_at_exit,
 	  &harness_self_checks[2] },
-	{ "clean_test_passes", harness_check_clean, NULL },
+	{ "clean_test_passes", harness_check_clean, &harness_self_checks[3] },
+	{ "leftover_process_fails", harness_check_leftover, NULL },
 };
 
 int main(int argc, char **argv)
@@ -320,6 +374,9 @@ int main(int argc, char **argv)
 	if (getenv("HARNESS_SELF_CHECK"))
 		tests = harness_self_checks;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGINT, harness_stop);
+	signal(SIGTERM, harness_stop);
+	signal(SIGHUP, harness_stop);
 	for (t = tests; t; t = t->next)
 		if (harness_selected(t->name, argc, argv))
 			n++;
