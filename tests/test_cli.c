@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The uhmm command: modinfo, load, exports and bench, as a user runs them. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -10,6 +12,7 @@
 #include <uhmm/module.h>
 #include <uhmm/version.h>
 
+#include "dmirror_helpers.h"
 #include "harness.h"
 
 #define MOD(name) TEST_MODULE_DIR "/" name ".so"
@@ -364,7 +367,7 @@ static int complete(const char *words, int cword)
 TEST(bash_completion)
 {
 	ASSERT_EQ(complete("uhmm \"\"", 1), 0);
-	ASSERT_STREQ(out, "demo bench modinfo load exports stat help --version --help\n");
+	ASSERT_STREQ(out, "demo bench modinfo load exports stat top help --version --help\n");
 	ASSERT_EQ(complete("uhmm mod", 1), 0);
 	ASSERT_STREQ(out, "modinfo\n");
 	ASSERT_EQ(complete("uhmm bench --", 2), 0);
@@ -401,4 +404,106 @@ TEST(stat_reads_a_running_process)
 	ASSERT_TRUE(has("uhmm stat: 1: publishes no counters (run it with UHMM_STATS=1)"));
 	ASSERT_EQ(run("stat x"), 2);
 	ASSERT_EQ(run("stat"), 2);
+}
+
+/*
+ * A child that publishes its counters and keeps migrating 16 pages to
+ * dmirror and faulting them back, until killed.  It writes a byte to @fd
+ * after its first round, or exits 77 (skip) where it cannot run.
+ */
+static void migrate_forever(int fd)
+{
+	struct dmirror_api api;
+	struct hmm_buffer *b;
+	int dev, ret;
+
+	setenv("UHMM_STATS", "1", 1);
+	ret = uhmm_mm_init();
+	if (ret)
+		_exit(HARNESS_SKIP_EXIT);
+	api = setup(&dev, 0);
+	b = anon_buffer(16);
+	for (;;) {
+		fill(b, 16, 5);
+		if (hmm_dmirror_cmd(&api, dev, HMM_DMIRROR_MIGRATE_TO_DEV, b, 16))
+			_exit(1);
+		check(b->ptr, 16, 5);	/* faults them back */
+		if (fd >= 0) {
+			if (write(fd, "x", 1) != 1)
+				_exit(1);
+			close(fd);
+			fd = -1;
+		}
+	}
+}
+
+/* Report @report's (0-based) object for @pid in `top --json` output, or NULL. */
+static struct json_object *top_entry(struct json_object **reports, int n, int report, pid_t pid)
+{
+	size_t i;
+
+	if (report >= n)
+		return NULL;
+	for (i = 0; i < json_object_array_length(reports[report]); i++) {
+		struct json_object *o = json_object_array_get_idx(reports[report], i);
+
+		if (json_object_get_int64(jget(o, "pid")) == pid)
+			return o;
+	}
+	return NULL;
+}
+
+/* uhmm top: a line per report for a process that publishes, with its rates. */
+TEST(top_shows_a_migrating_process)
+{
+	struct json_object *reports[2] = { NULL, NULL }, *o;
+	char args[64], c, *line, *save;
+	int pipefd[2], n = 0, status;
+	pid_t pid;
+
+	ASSERT_EQ(pipe(pipefd), 0);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		close(pipefd[0]);
+		migrate_forever(pipefd[1]);
+	}
+	close(pipefd[1]);
+	if (read(pipefd[0], &c, 1) != 1) {
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == HARNESS_SKIP_EXIT)
+			SKIP("the fault engine cannot start here");
+		HARNESS_FAIL("the migrating child failed (status %#x)", status);
+	}
+	close(pipefd[0]);
+	ASSERT_EQ(run_limited("top --json -n 2 -d 0.3"), 0);
+	for (line = strtok_r(out, "\n", &save); line && n < 2; line = strtok_r(NULL, "\n", &save)) {
+		reports[n] = json_tokener_parse(line);
+		ASSERT_NONNULL(reports[n]);
+		ASSERT_TRUE(json_object_is_type(reports[n], json_type_array));
+		n++;
+	}
+	ASSERT_EQ(n, 2);
+	o = top_entry(reports, n, 1, pid);
+	ASSERT_NONNULL(o);
+	ASSERT_STREQ(jstr(o, "comm"), "test-cli");
+	ASSERT_TRUE(json_object_get_double(jget(o, "interval_s")) > 0.2);
+	ASSERT_TRUE(json_object_get_double(jget(o, "faults_per_s")) > 0);
+	ASSERT_TRUE(json_object_get_double(jget(o, "pages_to_device_per_s")) > 0);
+	ASSERT_TRUE(json_object_get_double(jget(o, "pages_to_ram_per_s")) > 0);
+	ASSERT_EQ(json_object_get_double(jget(o, "fault_errors")), 0);
+	json_object_put(reports[0]);
+	json_object_put(reports[1]);
+	/* The text form: a header, then a line that starts with the pid. */
+	ASSERT_EQ(run_limited("top -n 1 -d 0.2"), 0);
+	ASSERT_TRUE(has("PID COMM              FAULT/s"));
+	snprintf(args, sizeof(args), "\n%8d test-cli ", (int)pid);
+	ASSERT_TRUE(has(args));
+	kill(pid, SIGKILL);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_EQ(run("top -d 0"), 2);
+	ASSERT_TRUE(has("uhmm top: -d '0': seconds from 0.1 to 3600"));
+	ASSERT_EQ(run("top -n 0"), 2);
+	ASSERT_EQ(run("top extra"), 2);
+	ASSERT_TRUE(has("uhmm top: unexpected argument 'extra'"));
 }

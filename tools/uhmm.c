@@ -32,6 +32,8 @@ static const struct command commands[] = {
 	{ "exports", cmd_exports, "[--json]", "list libuhmm's exports and their tier" },
 	{ "stat", cmd_stat, "[--json] PID",
 	  "a running process's fault and migration counters (it runs with UHMM_STATS=1)" },
+	{ "top", cmd_top, "[--json] [-d SECONDS] [-n COUNT]",
+	  "every publishing process's faults and migrations per second, live" },
 };
 #define NR_COMMANDS	(sizeof(commands) / sizeof(commands[0]))
 

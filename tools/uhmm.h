@@ -33,6 +33,7 @@ int cmd_modinfo(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_exports(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 /*
  * Find module @name: in $UHMM_MODULE_DIR, then, for a uhmm run from its

@@ -4,7 +4,7 @@
 _uhmm()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="demo bench modinfo load exports stat help"
+	local commands="demo bench modinfo load exports stat top help"
 
 	if [ "$COMP_CWORD" -eq 1 ]; then
 		COMPREPLY=($(compgen -W "$commands --version --help" -- "$cur"))
@@ -26,9 +26,16 @@ _uhmm()
 			COMPREPLY=($(compgen -f -X '!*.so' -- "$cur") $(compgen -d -- "$cur"))
 		fi
 		;;
+	top)
+		case $prev in
+		-d|--delay) COMPREPLY=($(compgen -W "0.5 1 2 5" -- "$cur")) ;;
+		-n|--iterations) COMPREPLY=($(compgen -W "1 5 10" -- "$cur")) ;;
+		*) COMPREPLY=($(compgen -W "--json --delay --iterations --help" -- "$cur")) ;;
+		esac
+		;;
 	exports|stat) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
 	demo) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
-	help) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "demo bench modinfo load exports stat" -- "$cur")) ;;
+	help) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "demo bench modinfo load exports stat top" -- "$cur")) ;;
 	esac
 }
 complete -F _uhmm uhmm
