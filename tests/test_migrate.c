@@ -789,3 +789,75 @@ TEST(stats_published_for_other_processes)
 	hmm_buffer_free(b);
 	api.close(fd);
 }
+
+/* The sum of every mapped pgmap's stats (dmirror maps one per chunk). */
+static int add_pgmap_stats(struct uhmm_dev_pagemap *pgmap, void *data)
+{
+	struct uhmm_pgmap_stats *sum = data, s = { .size = sizeof(s) };
+
+	ASSERT_EQ(uhmm_pgmap_get_stats(pgmap, &s), 0);
+	ASSERT_EQ(s.size, sizeof(s));
+	ASSERT_TRUE(s.pages_in_use <= s.nr_pages);
+	sum->faults += s.faults;
+	sum->fault_errors += s.fault_errors;
+	sum->pages_in += s.pages_in;
+	sum->pages_out += s.pages_out;
+	sum->nr_pages += s.nr_pages;
+	sum->pages_in_use += s.pages_in_use;
+	sum->size++;	/* here: how many pgmaps */
+	return 0;
+}
+
+static struct uhmm_pgmap_stats pgmaps_total(void)
+{
+	struct uhmm_pgmap_stats sum;
+
+	memset(&sum, 0, sizeof(sum));
+	ASSERT_EQ(uhmm_pgmap_for_each(add_pgmap_stats, &sum), 0);
+	return sum;
+}
+
+static int stop_at_first(struct uhmm_dev_pagemap *pgmap, void *data)
+{
+	*(struct uhmm_dev_pagemap **)data = pgmap;
+	return 7;
+}
+
+/* Each pgmap counts what comes in, what goes out and the faults on its pages. */
+TEST(pgmap_stats_count_each_way)
+{
+	struct uhmm_pgmap_stats before, on_device, back, small = { .size = 8, .faults = 12345 };
+	struct uhmm_dev_pagemap *first = NULL;
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(NPAGES);
+
+	fill(b, NPAGES, 4);
+	before = pgmaps_total();
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, NPAGES), 0);
+	on_device = pgmaps_total();
+	ASSERT_GE(on_device.size, 1);	/* the chunk is mapped by now */
+	ASSERT_EQ(on_device.pages_in - before.pages_in, NPAGES);
+	ASSERT_EQ(on_device.pages_out, before.pages_out);
+	ASSERT_GE(on_device.pages_in_use, before.pages_in_use + NPAGES);
+	check(b->ptr, NPAGES, 4);	/* faults every page back */
+	back = pgmaps_total();
+	ASSERT_GT(back.faults, on_device.faults);
+	ASSERT_EQ(back.fault_errors, 0);
+	ASSERT_EQ(back.pages_out - on_device.pages_out, NPAGES);
+	ASSERT_EQ(back.pages_in, on_device.pages_in);
+	/* The for-each stops where its function says, with what it said. */
+	ASSERT_EQ(uhmm_pgmap_for_each(stop_at_first, &first), 7);
+	ASSERT_NONNULL(first);
+	/* A caller's smaller struct gets only its own fields. */
+	ASSERT_EQ(uhmm_pgmap_get_stats(first, &small), 0);
+	ASSERT_EQ(small.size, 8);
+	ASSERT_EQ(small.faults, 12345);
+	ASSERT_EQ(uhmm_pgmap_get_stats(NULL, &small), -EINVAL);
+	ASSERT_EQ(uhmm_pgmap_get_stats(first, NULL), -EINVAL);
+	small.size = 4;
+	ASSERT_EQ(uhmm_pgmap_get_stats(first, &small), -EINVAL);
+	ASSERT_EQ(uhmm_pgmap_for_each(NULL, NULL), -EINVAL);
+	hmm_buffer_free(b);
+	api.close(fd);
+}

@@ -179,6 +179,52 @@ struct uhmm_dev_pagemap {
 	const struct uhmm_range *ranges;
 };
 
+/**
+ * struct uhmm_pgmap_stats - what happened to one pgmap's pages
+ * @size: the caller's sizeof(struct uhmm_pgmap_stats); fields past it are
+ *	not written (the struct only grows at its end)
+ * @faults: CPU faults on its pages (calls of its migrate_to_ram)
+ * @fault_errors: of those, the ones migrate_to_ram failed
+ * @pages_in: pages migrated into it
+ * @pages_out: pages migrated out of it, to system memory or another device
+ * @pages_evicted: pages uhmm_migrate_device_range() collected from it
+ * @nr_pages: pages its ranges span
+ * @pages_in_use: of those, pages someone holds now (allocated to the
+ *	device, or mapped); the altmap's reserved pages are not counted
+ */
+struct uhmm_pgmap_stats {
+	uint64_t size;
+	uint64_t faults;
+	uint64_t fault_errors;
+	uint64_t pages_in;
+	uint64_t pages_out;
+	uint64_t pages_evicted;
+	uint64_t nr_pages;
+	uint64_t pages_in_use;
+};
+
+/**
+ * uhmm_pgmap_get_stats() - fill @stats (up to @stats->size) for @pgmap
+ *
+ * @pgmap must stay mapped during the call: the caller maps it, holds a
+ * page or a uhmm_get_dev_pagemap() reference of it, or is inside
+ * uhmm_pgmap_for_each().  The counters are exact; pages_in_use is a
+ * snapshot of pages that may change under it.
+ * Return: 0; -EINVAL for a NULL or unmapped @pgmap, a NULL @stats or a
+ * @stats->size too small for one field.
+ */
+int uhmm_pgmap_get_stats(const struct uhmm_dev_pagemap *pgmap, struct uhmm_pgmap_stats *stats);
+
+/**
+ * uhmm_pgmap_for_each() - call @fn for every mapped pgmap, oldest first
+ *
+ * Stops at the first non-zero return of @fn and returns it; 0 when @fn
+ * returned 0 for all, -EINVAL for a NULL @fn.  @fn runs under the list's
+ * lock: it may read @pgmap and call uhmm_pgmap_get_stats(), but must not
+ * map or unmap a pgmap (memunmap_pages() takes the same lock first).
+ */
+int uhmm_pgmap_for_each(int (*fn)(struct uhmm_dev_pagemap *pgmap, void *data), void *data);
+
 /** uhmm_pgmap_range() - range @i of @pgmap, wherever the driver put it */
 static inline const struct uhmm_range *uhmm_pgmap_range(const struct uhmm_dev_pagemap *pgmap,
 							 int i)

@@ -579,7 +579,10 @@ again:
 	mm_inject_delay(UHMM_DELAY_FAULT_DEVICE);
 	pgmap = page->pgmap;
 	owner = pgmap->owner;
+	pgmap_count(pgmap, faults, 1);
 	ret = pgmap->ops->migrate_to_ram(&vmf);
+	if (ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_HWPOISON))
+		pgmap_count(pgmap, fault_errors, 1);	/* while our page pins it */
 	uhmm_unlock_page(page);
 	uhmm_put_page(page);
 	if (ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_HWPOISON)) {

@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <uhmm/device.h>
@@ -23,6 +24,7 @@
 #include <uhmm/resource.h>
 
 #include "../core/internal.h"
+#include "../core/list.h"
 #include "../core/owner.h"
 #include "../core/rcu.h"
 #include "mm_internal.h"
@@ -45,8 +47,20 @@ struct pgmap_state {
 	pthread_cond_t done_wait;
 	bool done;			/* pgmap->ref released; protected by lock */
 	void *owner;			/* the module holding pgmap->ops, pinned */
+	struct uhmm_dev_pagemap *pgmap;
+	struct list_head list;		/* in pgmaps, while mapped; pgmaps_lock */
+	struct pgmap_counters counters;	/* atomic */
 	struct pgmap_span spans[];	/* one per range */
 };
+
+/* Every mapped pgmap, oldest first, for uhmm_pgmap_for_each(). */
+static pthread_mutex_t pgmaps_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct list_head pgmaps = LIST_HEAD_INIT(pgmaps);	/* pgmaps_lock */
+
+struct pgmap_counters *pgmap_counters(const struct uhmm_dev_pagemap *pgmap)
+{
+	return &((struct pgmap_state *)pgmap->priv)->counters;
+}
 
 static bool pgmap_has_altmap(const struct uhmm_dev_pagemap *pgmap)
 {
@@ -399,8 +413,13 @@ static void wait_for_release(struct uhmm_dev_pagemap *pgmap, int nr_mapped)
 /* Shut down a pgmap whose ranges [0, nr_mapped) are mapped. */
 static void unmap_pgmap(struct uhmm_dev_pagemap *pgmap, int nr_mapped)
 {
+	struct pgmap_state *state = pgmap->priv;
 	int i;
 
+	pthread_mutex_lock(&pgmaps_lock);
+	if (state->list.next)
+		list_del(&state->list);
+	pthread_mutex_unlock(&pgmaps_lock);
 	uhmm_percpu_ref_kill(&pgmap->ref);
 	if (!pgmap_pins_per_allocation(pgmap))
 		for (i = 0; i < nr_mapped; i++)
@@ -451,6 +470,10 @@ UHMM_EXPORT int uhmm_memremap_pages(struct uhmm_dev_pagemap *pgmap)
 		if (ret)
 			goto err_ranges;
 	}
+	state->pgmap = pgmap;
+	pthread_mutex_lock(&pgmaps_lock);
+	list_add_tail(&state->list, &pgmaps);
+	pthread_mutex_unlock(&pgmaps_lock);
 	return 0;
 
 err_ranges:
@@ -558,4 +581,46 @@ void free_zone_device_page(struct uhmm_page *page)
 			pgmap->ops->page_free(page);
 		break;
 	}
+}
+
+UHMM_EXPORT int uhmm_pgmap_for_each(int (*fn)(struct uhmm_dev_pagemap *pgmap, void *data),
+				    void *data)
+{
+	struct pgmap_state *state;
+	int ret = 0;
+
+	if (!fn)
+		return -EINVAL;
+	pthread_mutex_lock(&pgmaps_lock);
+	list_for_each_entry(state, &pgmaps, list) {
+		ret = fn(state->pgmap, data);
+		if (ret)
+			break;
+	}
+	pthread_mutex_unlock(&pgmaps_lock);
+	return ret;
+}
+
+UHMM_EXPORT int uhmm_pgmap_get_stats(const struct uhmm_dev_pagemap *pgmap,
+				     struct uhmm_pgmap_stats *stats)
+{
+	struct pgmap_state *state;
+	struct uhmm_pgmap_stats s;
+	int r;
+
+	if (!pgmap || !pgmap->priv || !stats || stats->size < sizeof(uint64_t))
+		return -EINVAL;
+	state = pgmap->priv;
+	memset(&s, 0, sizeof(s));
+	s.size = stats->size < sizeof(s) ? stats->size : sizeof(s);
+	s.faults = __atomic_load_n(&state->counters.faults, __ATOMIC_RELAXED);
+	s.fault_errors = __atomic_load_n(&state->counters.fault_errors, __ATOMIC_RELAXED);
+	s.pages_in = __atomic_load_n(&state->counters.pages_in, __ATOMIC_RELAXED);
+	s.pages_out = __atomic_load_n(&state->counters.pages_out, __ATOMIC_RELAXED);
+	s.pages_evicted = __atomic_load_n(&state->counters.pages_evicted, __ATOMIC_RELAXED);
+	for (r = 0; r < pgmap->nr_range; r++)
+		s.nr_pages += state->spans[r].nr_pages;
+	s.pages_in_use = pages_in_use((struct uhmm_dev_pagemap *)pgmap, pgmap->nr_range);
+	memcpy(stats, &s, s.size);
+	return 0;
 }

@@ -398,10 +398,14 @@ static void finalize_one(unsigned long addr, unsigned long *srcp, unsigned long 
 
 	if (migrated) {
 		/* Counted first: the faulting thread may run on once its page is in. */
-		if (uhmm_is_zone_device_page(dpage))
+		if (uhmm_is_zone_device_page(dpage)) {
 			mm_count(pages_to_device, 1);
-		else
+			pgmap_count(dpage->pgmap, pages_in, 1);
+		} else {
 			mm_count(pages_to_ram, 1);
+		}
+		if (spage && uhmm_is_zone_device_page(spage))
+			pgmap_count(spage->pgmap, pages_out, 1);
 		if (uhmm_page_locked(dpage))
 			uhmm_unlock_page(dpage);
 		if (!install(addr, srcp, dpage, dst & UHMM_MIGRATE_PFN_WRITE))
@@ -476,6 +480,10 @@ static unsigned long finalize_run_to_ram(struct uhmm_migrate_vma *args, unsigned
 	pthread_mutex_unlock(&init_mm.pt_lock);
 	mm_count(pages_to_ram, k);
 	for (j = 0; j < k; j++) {
+		struct uhmm_page *spage = uhmm_migrate_pfn_to_page(src[i + j]);
+
+		if (spage && uhmm_is_zone_device_page(spage))
+			pgmap_count(spage->pgmap, pages_out, 1);
 		release_page(&first[j], NULL);
 		release_page(uhmm_migrate_pfn_to_page(src[i + j]), NULL);
 	}
@@ -594,6 +602,7 @@ UHMM_EXPORT int uhmm_migrate_device_range(unsigned long *src_pfns, unsigned long
 			uhmm_put_page(page);	/* the mapping's; ours stands for it */
 		src_pfns[i] = uhmm_migrate_pfn(page->pfn) | UHMM_MIGRATE_PFN_MIGRATE |
 			      (write ? UHMM_MIGRATE_PFN_WRITE : 0);
+		pgmap_count(page->pgmap, pages_evicted, 1);
 		collected++;
 	}
 	uhmm_trace(migrate_device_range, start, npages, collected);

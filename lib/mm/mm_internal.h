@@ -69,6 +69,22 @@ void memmap_free(struct pgmap_span *span, struct uhmm_vmem_altmap *altmap);
 void free_zone_device_page(struct uhmm_page *page);
 
 /*
+ * What happened to one pgmap's pages (uhmm_pgmap_get_stats()); relaxed
+ * atomics, counted where the process's counters are.  A page of a pgmap
+ * pins it, so a caller holding one may count on its pgmap.
+ */
+struct pgmap_counters {
+	uint64_t faults;
+	uint64_t fault_errors;
+	uint64_t pages_in;
+	uint64_t pages_out;
+	uint64_t pages_evicted;
+};
+struct pgmap_counters *pgmap_counters(const struct uhmm_dev_pagemap *pgmap);
+#define pgmap_count(pgmap, field, n) \
+	__atomic_add_fetch(&pgmap_counters(pgmap)->field, (n), __ATOMIC_RELAXED)
+
+/*
  * pgtable.c: uhmm's part of the process's page table.  An entry says what
  * holds a page-aligned address that is not mapped by the CPU:
  *	0				nothing (the CPU's own page table rules)
@@ -437,7 +453,8 @@ void mm_stats_reset(void);
  *
  * and, taken with any of those held but holding nothing else: sysmem.lock,
  * sparse_lock, maps_lock (vma.c), the page wait queues, a pgmap's state
- * lock.  engine_lock is taken with none of them held.  Functions whose
+ * lock.  pgmaps_lock (memremap.c, the list of mapped pgmaps) is taken with
+ * none of lib/mm's held; uhmm_pgmap_for_each() calls its function under it.  engine_lock is taken with none of them held.  Functions whose
  * callers must hold a lock say lockdep_assert_held() (checked in debug
  * builds).  No driver callback runs under pt_lock, subs.lock or a work
  * queue's lock: the ops run on the invalidation thread with no lock of
