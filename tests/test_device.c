@@ -186,3 +186,47 @@ TEST(drvdata_and_refcount)
 	uhmm_device_put(dev);
 	ASSERT_STREQ(order, "k");
 }
+
+struct seen {
+	const char *names[4];
+	int n;
+	int stop_at;
+};
+
+static int see_device(struct uhmm_device *dev, void *data)
+{
+	struct seen *s = data;
+
+	if (s->n < 4)
+		s->names[s->n] = uhmm_dev_name(dev);
+	return ++s->n == s->stop_at ? 9 : 0;
+}
+
+/* Every device from create to its last put, oldest first; a non-zero return stops the walk. */
+TEST(for_each_sees_live_devices_in_creation_order)
+{
+	struct uhmm_device *a = uhmm_device_create("first"), *b = uhmm_device_create("second");
+	struct seen s = { .stop_at = -1 };
+
+	ASSERT_NONNULL(a);
+	ASSERT_NONNULL(b);
+	ASSERT_EQ(uhmm_device_for_each(see_device, &s), 0);
+	ASSERT_EQ(s.n, 2);
+	ASSERT_STREQ(s.names[0], "first");
+	ASSERT_STREQ(s.names[1], "second");
+	s = (struct seen){ .stop_at = 1 };
+	ASSERT_EQ(uhmm_device_for_each(see_device, &s), 9);
+	ASSERT_EQ(s.n, 1);
+	uhmm_device_get(a);
+	uhmm_device_put(a);	/* not the last put: still listed */
+	uhmm_device_put(b);
+	s = (struct seen){ .stop_at = -1 };
+	ASSERT_EQ(uhmm_device_for_each(see_device, &s), 0);
+	ASSERT_EQ(s.n, 1);
+	ASSERT_STREQ(s.names[0], "first");
+	uhmm_device_put(a);
+	s = (struct seen){ .stop_at = -1 };
+	ASSERT_EQ(uhmm_device_for_each(see_device, &s), 0);
+	ASSERT_EQ(s.n, 0);
+	ASSERT_EQ(uhmm_device_for_each(NULL, NULL), -EINVAL);
+}

@@ -13,7 +13,7 @@ static const char *const plain_tier[] = {
 	"uhmm_version_string",
 	"uhmm_device_create", "uhmm_device_get", "uhmm_device_put", "uhmm_dev_name",
 	"uhmm_dev_set_drvdata", "uhmm_dev_get_drvdata", "uhmm_device_bind",
-	"uhmm_device_unbind", "uhmm_device_driver", "uhmm_devres_count",
+	"uhmm_device_unbind", "uhmm_device_driver", "uhmm_devres_count", "uhmm_device_for_each",
 	"uhmm_iomem_resource", "uhmm_system_ram_size", "uhmm_request_mem_region",
 	"uhmm_release_mem_region", "uhmm_request_resource", "uhmm_release_resource",
 	"uhmm_iomem_print",
@@ -28,7 +28,7 @@ static const char *const plain_tier[] = {
 	"uhmm_core_exports", "uhmm_modinfo_read", "uhmm_modinfo_parse", "uhmm_modinfo_free",
 	"uhmm_license_is_gpl_compatible", "uhmm_module_load", "uhmm_module_load_many",
 	"uhmm_module_unload",
-	"uhmm_module_find", "uhmm_module_name", "uhmm_module_info", "uhmm_module_refcount",
+	"uhmm_module_find", "uhmm_module_for_each", "uhmm_module_name", "uhmm_module_info", "uhmm_module_refcount",
 	"uhmm_module_taints", "uhmm_get_taint", "uhmm_print_tainted",
 	NULL
 };
@@ -52,7 +52,8 @@ static const char *const gpl_tier[] = {
 	"uhmm_percpu_ref_reinit",
 	"uhmm_memremap_pages", "uhmm_memunmap_pages", "uhmm_devm_memremap_pages",
 	"uhmm_devm_memunmap_pages", "uhmm_get_dev_pagemap", "uhmm_put_dev_pagemap",
-	"uhmm_pgmap_pfn_first", "uhmm_pgmap_pfn_end", "uhmm_zone_device_page_init",
+	"uhmm_pgmap_pfn_first", "uhmm_pgmap_pfn_end", "uhmm_pgmap_get_stats",
+	"uhmm_pgmap_for_each", "uhmm_zone_device_page_init",
 	"uhmm_symbol_get", "uhmm_symbol_put",
 	NULL
 };

@@ -54,6 +54,18 @@ void uhmm_device_put(struct uhmm_device *dev);
 /** uhmm_dev_name() - the device's name, valid while a reference is held */
 const char *uhmm_dev_name(const struct uhmm_device *dev);
 
+/**
+ * uhmm_device_for_each() - call @fn for every device, oldest first
+ *
+ * Every device from uhmm_device_create() to its last uhmm_device_put().
+ * Stops at the first non-zero return of @fn and returns it; 0 when @fn
+ * returned 0 for all, -EINVAL for a NULL @fn.  @fn runs under the list's
+ * lock: it may read the device (its name, uhmm_device_driver(), a snapshot
+ * that a concurrent bind may change), but must not create a device, put
+ * one, or bind or unbind one.
+ */
+int uhmm_device_for_each(int (*fn)(struct uhmm_device *dev, void *data), void *data);
+
 /** uhmm_dev_set_drvdata() - attach the driver's private data to @dev */
 void uhmm_dev_set_drvdata(struct uhmm_device *dev, void *data);
 /** uhmm_dev_get_drvdata() - the pointer given to uhmm_dev_set_drvdata() */

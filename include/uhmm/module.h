@@ -224,6 +224,17 @@ int uhmm_module_unload(struct uhmm_module *mod);
 /** uhmm_module_find() - the loaded module called @name, or NULL */
 struct uhmm_module *uhmm_module_find(const char *name);
 
+/**
+ * uhmm_module_for_each() - call @fn for every loaded module, in load order
+ *
+ * Stops at the first non-zero return of @fn and returns it; 0 when @fn
+ * returned 0 for all, -EINVAL for a NULL @fn.  @fn runs under the list's
+ * lock: it may read the module (uhmm_module_name(), _info(), _refcount(),
+ * _taints()), but must not load or unload one.  A module still running its
+ * init is listed.
+ */
+int uhmm_module_for_each(int (*fn)(struct uhmm_module *mod, void *data), void *data);
+
 /** uhmm_module_name() - the module's name */
 const char *uhmm_module_name(const struct uhmm_module *mod);
 

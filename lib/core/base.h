@@ -22,6 +22,7 @@ struct uhmm_device {
 
 	pthread_mutex_t devres_lock;
 	struct list_head devres_head;		/* protected by devres_lock */
+	struct list_head node;			/* in devices; protected by devices_lock */
 };
 
 /* Release every devres of @dev, newest first. */

@@ -8,6 +8,14 @@
 #include "internal.h"
 #include "owner.h"
 
+/*
+ * Every device from its creation to its last put, oldest first, for
+ * uhmm_device_for_each().  devices_lock is taken before a device's own
+ * locks, never under them.
+ */
+static pthread_mutex_t devices_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct list_head devices = LIST_HEAD_INIT(devices);	/* devices_lock */
+
 UHMM_EXPORT struct uhmm_device *uhmm_device_create(const char *name)
 {
 	struct uhmm_device *dev;
@@ -28,7 +36,27 @@ UHMM_EXPORT struct uhmm_device *uhmm_device_create(const char *name)
 	pthread_mutex_init(&dev->lock, NULL);
 	pthread_mutex_init(&dev->devres_lock, NULL);
 	INIT_LIST_HEAD(&dev->devres_head);
+	pthread_mutex_lock(&devices_lock);
+	list_add_tail(&dev->node, &devices);
+	pthread_mutex_unlock(&devices_lock);
 	return dev;
+}
+
+UHMM_EXPORT int uhmm_device_for_each(int (*fn)(struct uhmm_device *dev, void *data), void *data)
+{
+	struct uhmm_device *dev;
+	int ret = 0;
+
+	if (!fn)
+		return -EINVAL;
+	pthread_mutex_lock(&devices_lock);
+	list_for_each_entry(dev, &devices, node) {
+		ret = fn(dev, data);
+		if (ret)
+			break;
+	}
+	pthread_mutex_unlock(&devices_lock);
+	return ret;
 }
 
 UHMM_EXPORT struct uhmm_device *uhmm_device_get(struct uhmm_device *dev)
@@ -48,6 +76,9 @@ UHMM_EXPORT void uhmm_device_put(struct uhmm_device *dev)
 		uhmm_device_unbind(dev);
 	}
 	devres_release_all(dev);
+	pthread_mutex_lock(&devices_lock);
+	list_del(&dev->node);
+	pthread_mutex_unlock(&devices_lock);
 	pthread_mutex_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->devres_lock);
 	free(dev);

@@ -131,6 +131,23 @@ UHMM_EXPORT struct uhmm_module *uhmm_module_find(const char *name)
 	return mod;
 }
 
+UHMM_EXPORT int uhmm_module_for_each(int (*fn)(struct uhmm_module *mod, void *data), void *data)
+{
+	struct uhmm_module *mod;
+	int ret = 0;
+
+	if (!fn)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&modules_lock);
+	list_for_each_entry(mod, &modules, list) {
+		ret = fn(mod, data);
+		if (ret)
+			break;
+	}
+	pthread_rwlock_unlock(&modules_lock);
+	return ret;
+}
+
 /* The load base of the object holding @addr, or NULL. */
 static const void *object_base(const void *addr)
 {
