@@ -367,7 +367,7 @@ static int complete(const char *words, int cword)
 TEST(bash_completion)
 {
 	ASSERT_EQ(complete("uhmm \"\"", 1), 0);
-	ASSERT_STREQ(out, "demo bench modinfo load exports stat top help --version --help\n");
+	ASSERT_STREQ(out, "demo bench modinfo load list exports stat top help --version --help\n");
 	ASSERT_EQ(complete("uhmm mod", 1), 0);
 	ASSERT_STREQ(out, "modinfo\n");
 	ASSERT_EQ(complete("uhmm bench --", 2), 0);
@@ -506,4 +506,54 @@ TEST(top_shows_a_migrating_process)
 	ASSERT_EQ(run("top -n 0"), 2);
 	ASSERT_EQ(run("top extra"), 2);
 	ASSERT_TRUE(has("uhmm top: unexpected argument 'extra'"));
+}
+
+/* uhmm list: what a module's init created, in text and JSON; -u; errors. */
+TEST(list_shows_modules_devices_and_pgmaps)
+{
+	struct json_object *a, *o;
+	size_t i;
+	int kinds = 0;
+
+	ASSERT_EQ(run("list " MOD("own_device")), 0);
+	ASSERT_TRUE(has("modules:\n  own_device       license GPL"));
+	ASSERT_TRUE(has("devices:\n  own0             driver own_device\n"));
+	ASSERT_TRUE(has("device private, 67108864 bytes"));
+	ASSERT_TRUE(has("pages 16384, in use 0, free 16384\n"));
+	ASSERT_EQ(run("list --json -u " MOD("own_device")), 0);
+	a = json_out();
+	for (i = 0; i < json_object_array_length(a); i++) {
+		const char *kind;
+
+		o = json_object_array_get_idx(a, i);
+		kind = jstr(o, "kind");
+		ASSERT_NONNULL(kind);
+		if (!strcmp(kind, "module")) {
+			ASSERT_STREQ(jstr(o, "name"), "own_device");
+			ASSERT_EQ(json_object_get_boolean(jget(o, "taints")), 0);
+			kinds |= 1;
+		} else if (!strcmp(kind, "device")) {
+			ASSERT_STREQ(jstr(o, "name"), "own0");
+			ASSERT_STREQ(jstr(o, "driver"), "own_device");
+			kinds |= 2;
+		} else if (!strcmp(kind, "pgmap")) {
+			ASSERT_STREQ(jstr(o, "type"), "device private");
+			ASSERT_STREQ(jstr(o, "size"), "64.00 MiB");
+			ASSERT_EQ(json_object_get_int64(jget(o, "pages")), 16384);
+			ASSERT_EQ(json_object_get_int64(jget(o, "pages_free")), 16384);
+			ASSERT_EQ(json_object_array_length(jget(o, "ranges")), 1);
+			kinds |= 4;
+		} else {
+			HARNESS_FAIL("unknown kind '%s'", kind);
+		}
+	}
+	ASSERT_EQ(kinds, 7);
+	json_object_put(a);
+	ASSERT_EQ(run("list"), 0);
+	ASSERT_TRUE(has("nothing loaded"));
+	ASSERT_EQ(run("list --json"), 0);
+	ASSERT_STREQ(out, "[\n]\n");
+	ASSERT_EQ(run("list /nonexistent.so"), 1);
+	ASSERT_TRUE(has("uhmm list: loading failed"));
+	ASSERT_EQ(run("list --bogus"), 2);
 }

@@ -199,7 +199,6 @@ static const char *exporter(struct uhmm_module **mods, int n, const char *name,
 	return NULL;
 }
 
-static void unload_all(struct uhmm_module **mods, int n, struct json_object **objs);
 
 /* --json: messages go to stderr, so that stdout is only the array. */
 static void print_message_stderr(int level, const char *msg, void *data)
@@ -290,7 +289,7 @@ int cmd_load(int argc, char **argv)
 			objs[i] = loaded_json(mods, n, i, argv[i + 1]);
 			json_object_array_add(a, objs[i]);
 		}
-		unload_all(mods, n, objs);
+		unload_modules(mods, n, objs, true);
 		free(objs);
 		free(mods);
 		return json_print(a);
@@ -318,14 +317,14 @@ int cmd_load(int argc, char **argv)
 			       tier_name(info->exports[j].tier));
 	}
 	printf("\n%s\n\nunloading:\n", uhmm_print_tainted(taint, sizeof(taint)));
-	unload_all(mods, n, NULL);
+	unload_modules(mods, n, NULL, true);
 	free(mods);
 	return 0;
 }
 
 /* Unload every module, importers before what they import from. */
 /* With @objs, each result goes into the module's object as "unload", not to stdout. */
-static void unload_all(struct uhmm_module **mods, int n, struct json_object **objs)
+void unload_modules(struct uhmm_module **mods, int n, struct json_object **objs, bool report)
 {
 	bool progress = true;
 	int i, ret;
@@ -342,7 +341,9 @@ static void unload_all(struct uhmm_module **mods, int n, struct json_object **ob
 			if (objs)
 				json_object_object_add(objs[i], "unload",
 						       json_str(ret ? strerror(-ret) : "exit ran, unloaded"));
-			else
+			else if (!report && ret)
+				fprintf(stderr, "uhmm: unloading %s: %s\n", name, strerror(-ret));
+			else if (report)
 				printf("  %s: %s\n", name, ret ? strerror(-ret) : "exit ran, unloaded");
 			mods[i] = NULL;		/* unloaded, or never will be */
 			progress = true;

@@ -29,6 +29,8 @@ static const struct command commands[] = {
 	  "run the benchmarks (N runs each, 1 to 1000, default 5; NAME: a suite)" },
 	{ "modinfo", cmd_modinfo, "[--json] FILE", "print a module's descriptor" },
 	{ "load", cmd_load, "[--json] FILE...", "load modules into a fresh instance and report" },
+	{ "list", cmd_list, "[--json] [-u] [FILE...]",
+	  "load modules into a fresh instance; list its modules, devices and pgmaps" },
 	{ "exports", cmd_exports, "[--json]", "list libuhmm's exports and their tier" },
 	{ "stat", cmd_stat, "[--json] PID",
 	  "a running process's fault and migration counters (it runs with UHMM_STATS=1)" },

@@ -3,6 +3,7 @@
 #ifndef UHMM_TOOL_H
 #define UHMM_TOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -33,6 +34,15 @@ int cmd_modinfo(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_exports(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+
+/*
+ * Unload what uhmm_module_load_many() loaded into @mods, users before what
+ * they use.  Each outcome goes into @objs[i] ("unload") when given, else
+ * to stdout as "  NAME: outcome" when @report, else only failures to stderr.
+ */
+struct uhmm_module;
+void unload_modules(struct uhmm_module **mods, int n, struct json_object **objs, bool report);
 int cmd_top(int argc, char **argv);
 
 /*

@@ -4,7 +4,7 @@
 _uhmm()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="demo bench modinfo load exports stat top help"
+	local commands="demo bench modinfo load list exports stat top help"
 
 	if [ "$COMP_CWORD" -eq 1 ]; then
 		COMPREPLY=($(compgen -W "$commands --version --help" -- "$cur"))
@@ -18,9 +18,11 @@ _uhmm()
 		*) COMPREPLY=($(compgen -W "--json --runs --filter --help" -- "$cur")) ;;
 		esac
 		;;
-	modinfo|load)
+	modinfo|load|list)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--json --help" -- "$cur"))
+			local opts="--json --help"
+			[ "${COMP_WORDS[1]}" = list ] && opts="--json --human --help"
+			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		else
 			compopt -o filenames 2>/dev/null
 			COMPREPLY=($(compgen -f -X '!*.so' -- "$cur") $(compgen -d -- "$cur"))
@@ -35,7 +37,7 @@ _uhmm()
 		;;
 	exports|stat) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
 	demo) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
-	help) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "demo bench modinfo load exports stat top" -- "$cur")) ;;
+	help) [ "$COMP_CWORD" -eq 2 ] && COMPREPLY=($(compgen -W "demo bench modinfo load list exports stat top" -- "$cur")) ;;
 	esac
 }
 complete -F _uhmm uhmm
