@@ -764,6 +764,9 @@ TEST(stats_published_for_other_processes)
 	ASSERT_EQ(read.faults, mine.faults);
 	ASSERT_GE(read.pages_to_device, NPAGES);
 	ASSERT_EQ(read.pages_to_device, mine.pages_to_device);
+	/* The gauges too: what is registered now. */
+	ASSERT_GT(read.registered_bytes, 0);
+	ASSERT_EQ(read.registered_bytes, mine.registered_bytes);
 
 	pid = fork();
 	ASSERT_GE(pid, 0);

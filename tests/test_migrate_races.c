@@ -567,6 +567,53 @@ TEST(migration_finalized_by_another_thread_holds_off_fork)
 	api.close(fd);
 }
 
+static void *touch_first_page(void *arg)
+{
+	const volatile unsigned char *p = arg;
+
+	return (void *)(uintptr_t)p[0];
+}
+
+/*
+ * A CPU access to a page between migrate_vma_setup() and finalize() waits,
+ * and the fault engine counts each time it tries that fault again; the
+ * access then sees the page as it was (finalize with no destination puts
+ * the source back).
+ */
+TEST(fault_on_a_migrating_page_is_retried_and_counted)
+{
+	struct handoff *h = calloc(1, sizeof(*h));
+	uint64_t retries;
+	pthread_t t;
+	void *seen;
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+
+	(void)api;
+	ASSERT_NONNULL(h);
+	handoff_buffer = anon_buffer(REMAP_PAGES);
+	fill(handoff_buffer, REMAP_PAGES, 23);
+	h->args = (struct uhmm_migrate_vma){
+		.start = (uintptr_t)handoff_buffer->ptr,
+		.end = (uintptr_t)handoff_buffer->ptr + REMAP_PAGES * HMM_PAGE,
+		.src = h->src, .dst = h->dst, .flags = UHMM_MIGRATE_VMA_SELECT_SYSTEM,
+	};
+	retries = mm_stats().fault_retries;
+	ASSERT_EQ(uhmm_migrate_vma_setup(&h->args), 0);
+	ASSERT_EQ(h->args.cpages, REMAP_PAGES);
+	ASSERT_EQ(pthread_create(&t, NULL, touch_first_page, handoff_buffer->ptr), 0);
+	usleep(100000);	/* the access waits in the engine's queue, retried each ms */
+	ASSERT_GT(mm_stats().fault_retries, retries);
+	uhmm_migrate_vma_pages(&h->args);
+	uhmm_migrate_vma_finalize(&h->args);
+	ASSERT_EQ(pthread_join(t, &seen), 0);
+	ASSERT_EQ((uintptr_t)seen, ((const unsigned char *)handoff_buffer->ptr)[0]);
+	check(handoff_buffer->ptr, REMAP_PAGES, 23);
+	hmm_buffer_free(handoff_buffer);
+	free(h);
+	api.close(fd);
+}
+
 /* --- fork while a command runs ------------------------------------------------ */
 
 #define BUSY_PAGES	2048UL

@@ -237,6 +237,8 @@ int uhmm_set_fault_around_bytes(unsigned long bytes);
  * @fault_sigbus: faults that ended in SIGBUS to the faulting thread
  * @fault_stalls: faults logged as making no progress (migrate_to_ram()
  *	leaving the page in device memory for a second or more)
+ * @fault_retries: times a fault found its page mid-migration and was tried
+ *	again once the migration had moved on (one fault may retry often)
  *
  * Fields are only ever appended: a caller compiled against an older header
  * sets a smaller @size and gets the fields it knows.  Every field but
@@ -256,6 +258,7 @@ struct uhmm_mm_stats {
 	uint64_t fault_errors;
 	uint64_t fault_sigbus;
 	uint64_t fault_stalls;
+	uint64_t fault_retries;
 };
 
 /** uhmm_mm_get_stats() - fill @stats (up to @stats->size); 0 or -EINVAL */
@@ -269,8 +272,9 @@ void uhmm_mm_reset_stats(void);
  *
  * A process whose environment has UHMM_STATS=1 when its fault engine
  * starts keeps its counters in /dev/shm/uhmm.PID while it runs.  @stats gets
- * the counting fields (registered_bytes and system_pages are 0: they are
- * not published).  `uhmm stat PID` prints them.
+ * every field, registered_bytes and system_pages as last set (a moment
+ * behind uhmm_mm_get_stats() in the process itself).  `uhmm stat PID` and
+ * `uhmm top` print them.
  * Return: 0; -EINVAL (bad arguments), -ENOENT (@pid publishes nothing),
  * -EBADMSG (not such a file), -ESRCH (left by a process that is gone).
  */

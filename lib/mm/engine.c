@@ -212,6 +212,7 @@ static void *engine_thread(void *arg)
 			} else if (!handle_mm_fault(addr, msg.arg.pagefault.flags,
 						    msg.arg.pagefault.feat.ptid)) {
 				pending_push(&msg);
+				mm_count(fault_retries, 1);
 				waiting = true;
 			}
 		}

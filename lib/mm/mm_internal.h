@@ -407,13 +407,27 @@ void mm_inject_delay(int site);
 unsigned long sysmem_in_use(void);
 
 /* stats.c: the counters, updated with relaxed atomics, and their publication */
+/*
+ * The counting fields, each a field of struct uhmm_mm_stats of the same name
+ * (stats.c fills, resets and publishes them from this list), and the
+ * gauges, which say what is held now and are set, not counted.
+ */
+#define MM_COUNTERS(X) \
+	X(faults) X(zero_faults) X(pages_to_device) X(pages_to_ram) X(moves_undercounted) \
+	X(pages_evicted) X(fault_errors) X(fault_sigbus) X(fault_stalls) X(fault_retries)
+#define MM_GAUGES(X)	X(registered_bytes) X(system_pages)
+#define MM_FIELD(name)	uint64_t name;
 struct mm_counters {
-	uint64_t faults, zero_faults, pages_to_device, pages_to_ram, moves_undercounted;
-	uint64_t pages_evicted, fault_errors, fault_sigbus, fault_stalls;
+	MM_COUNTERS(MM_FIELD)
+	MM_GAUGES(MM_FIELD)
 };
 #define mm_count(field, n) \
 	__atomic_fetch_add(&__atomic_load_n(&init_mm.counters, __ATOMIC_ACQUIRE)->field, (n), \
 			   __ATOMIC_RELAXED)
+/* A gauge's new value, for a reader in another process (uhmm_mm_read_stats()). */
+#define mm_gauge_set(field, v) \
+	__atomic_store_n(&__atomic_load_n(&init_mm.counters, __ATOMIC_ACQUIRE)->field, (v), \
+			 __ATOMIC_RELAXED)
 /* With UHMM_STATS=1, moves the counters into /dev/shm/uhmm.PID; once, at start. */
 void mm_stats_start(void);
 void mm_stats_fork_child(void);

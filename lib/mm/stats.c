@@ -30,7 +30,7 @@
 #include "mm_internal.h"
 
 #define STATS_MAGIC	"uhmmstat"
-#define STATS_VERSION	1
+#define STATS_VERSION	2	/* 2: fault_retries and the gauges */
 
 /* The shared file: a header that says what it is, then the counters. */
 struct stats_file {
@@ -154,17 +154,13 @@ void mm_stats_fork_child(void)
 	mm_stats_start();
 }
 
+/* Counters and gauges alike. */
 void mm_stats_fill(const struct mm_counters *c, struct uhmm_mm_stats *s)
 {
-	s->faults = __atomic_load_n(&c->faults, __ATOMIC_RELAXED);
-	s->zero_faults = __atomic_load_n(&c->zero_faults, __ATOMIC_RELAXED);
-	s->pages_to_device = __atomic_load_n(&c->pages_to_device, __ATOMIC_RELAXED);
-	s->pages_to_ram = __atomic_load_n(&c->pages_to_ram, __ATOMIC_RELAXED);
-	s->moves_undercounted = __atomic_load_n(&c->moves_undercounted, __ATOMIC_RELAXED);
-	s->pages_evicted = __atomic_load_n(&c->pages_evicted, __ATOMIC_RELAXED);
-	s->fault_errors = __atomic_load_n(&c->fault_errors, __ATOMIC_RELAXED);
-	s->fault_sigbus = __atomic_load_n(&c->fault_sigbus, __ATOMIC_RELAXED);
-	s->fault_stalls = __atomic_load_n(&c->fault_stalls, __ATOMIC_RELAXED);
+#define FILL(name)	s->name = __atomic_load_n(&c->name, __ATOMIC_RELAXED);
+	MM_COUNTERS(FILL)
+	MM_GAUGES(FILL)
+#undef FILL
 }
 
 void mm_stats_copy_out(struct uhmm_mm_stats *stats, const struct uhmm_mm_stats *s)
@@ -179,15 +175,10 @@ void mm_stats_reset(void)
 {
 	struct mm_counters *c = __atomic_load_n(&init_mm.counters, __ATOMIC_ACQUIRE);
 
-	__atomic_store_n(&c->faults, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->zero_faults, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->pages_to_device, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->pages_to_ram, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->moves_undercounted, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->pages_evicted, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->fault_errors, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->fault_sigbus, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->fault_stalls, 0, __ATOMIC_RELAXED);
+	/* The counters only: the gauges say what is held. */
+#define RESET(name)	__atomic_store_n(&c->name, 0, __ATOMIC_RELAXED);
+	MM_COUNTERS(RESET)
+#undef RESET
 }
 
 UHMM_EXPORT int uhmm_mm_read_stats(pid_t pid, struct uhmm_mm_stats *stats)

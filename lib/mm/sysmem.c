@@ -183,6 +183,7 @@ void sysmem_fork_child(int stage_uffd, int uffd)
 	memset(sysmem.used, 0, (sysmem.nr + BITS - 1) / BITS * sizeof(unsigned long));
 	sysmem.nr_cache = 0;
 	sysmem.nr_used = 0;
+	mm_gauge_set(system_pages, sysmem.nr_used);
 	sysmem.cache_head = 0;
 	sysmem.cursor = 0;
 	if (sysmem_map(stage_uffd, uffd))
@@ -257,6 +258,7 @@ static struct uhmm_page *sysmem_alloc_run_nofail(unsigned long n)
 	}
 	set_bits(sysmem.used, first, n, true);
 	sysmem.nr_used += n;
+	mm_gauge_set(system_pages, sysmem.nr_used);
 	sysmem.cursor = (first + n) % sysmem.nr;
 	for (i = first; i < first + n; i++)
 		if (page_flag_test(&sysmem.memmap[i], PG_SYS_POPULATED))
@@ -296,6 +298,7 @@ UHMM_EXPORT struct uhmm_page *uhmm_alloc_page(void)
 		    page_flag_test(&sysmem.memmap[i], PG_SYS_POPULATED)) {
 			set_bits(sysmem.used, i, 1, true);
 			sysmem.nr_used++;
+			mm_gauge_set(system_pages, sysmem.nr_used);
 			pthread_mutex_unlock(&sysmem.lock);
 			return slot_init(i, true);
 		}
@@ -338,6 +341,7 @@ void sysmem_free_page(struct uhmm_page *page)
 	}
 	set_bits(sysmem.used, i, 1, false);
 	sysmem.nr_used--;
+	mm_gauge_set(system_pages, sysmem.nr_used);
 	pthread_mutex_unlock(&sysmem.lock);
 }
 

@@ -293,6 +293,7 @@ static int reg_insert(unsigned long start, unsigned long end, unsigned int modes
 	init_mm.regs[i].modes = modes;
 	init_mm.nr_regs++;
 	init_mm.registered_bytes += end - start;
+	mm_gauge_set(registered_bytes, init_mm.registered_bytes);
 	return 0;
 }
 
@@ -315,6 +316,7 @@ static void reg_remove(unsigned long start, unsigned long end)
 			init_mm.registered_bytes -= tail - start;
 			r->end = start;
 			reg_insert(end, tail, modes);
+			mm_gauge_set(registered_bytes, init_mm.registered_bytes);
 			return;
 		}
 		if (r->start < start) {
@@ -331,6 +333,7 @@ static void reg_remove(unsigned long start, unsigned long end)
 			init_mm.nr_regs--;
 		}
 	}
+	mm_gauge_set(registered_bytes, init_mm.registered_bytes);
 }
 
 /*
