@@ -491,7 +491,8 @@ TEST(top_shows_a_migrating_process)
 	ASSERT_TRUE(json_object_get_double(jget(o, "faults_per_s")) > 0);
 	ASSERT_TRUE(json_object_get_double(jget(o, "pages_to_device_per_s")) > 0);
 	ASSERT_TRUE(json_object_get_double(jget(o, "pages_to_ram_per_s")) > 0);
-	ASSERT_EQ(json_object_get_double(jget(o, "fault_errors")), 0);
+	ASSERT_EQ(json_object_get_int64(jget(o, "fault_errors")), 0);
+	ASSERT_GT(json_object_get_int64(jget(o, "registered_bytes")), 0);	/* a gauge */
 	json_object_put(reports[0]);
 	json_object_put(reports[1]);
 	/* The text form: a header, then a line that starts with the pid. */

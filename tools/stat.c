@@ -41,7 +41,7 @@ int cmd_stat(int argc, char **argv)
 		return 1;
 	}
 	{
-		/* The counting fields, in the header's order. */
+		/* The counters, then the gauges (what is held now). */
 		const struct {
 			const char *name;
 			uint64_t value;
@@ -54,7 +54,10 @@ int cmd_stat(int argc, char **argv)
 			{ "fault_errors", s.fault_errors },
 			{ "fault_sigbus", s.fault_sigbus },
 			{ "fault_stalls", s.fault_stalls },
+			{ "fault_retries", s.fault_retries },
 			{ "moves_undercounted", s.moves_undercounted },
+			{ "registered_bytes", s.registered_bytes },
+			{ "system_pages", s.system_pages },
 		};
 		size_t i;
 

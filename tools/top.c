@@ -85,24 +85,32 @@ static void process_name(pid_t pid, char *name, size_t len)
 		snprintf(name, len, "?");
 }
 
-/* One column: its header, its JSON name, and whether it is a rate or a count. */
+/*
+ * One column: its header, its JSON name, and what it shows: a counter's
+ * change per second or its change in the interval, or a gauge's value now.
+ */
+enum column_kind { PER_SECOND, IN_INTERVAL, NOW };
+
 struct column {
 	const char *header;
 	const char *json;
 	size_t offset;
-	bool rate;
+	enum column_kind kind;
 };
 
-#define COL(h, j, field, r) { h, j, offsetof(struct uhmm_mm_stats, field), r }
+#define COL(h, j, field, k) { h, j, offsetof(struct uhmm_mm_stats, field), k }
 static const struct column columns[] = {
-	COL("FAULT/s", "faults_per_s", faults, true),
-	COL("ZERO/s", "zero_faults_per_s", zero_faults, true),
-	COL("TODEV/s", "pages_to_device_per_s", pages_to_device, true),
-	COL("TORAM/s", "pages_to_ram_per_s", pages_to_ram, true),
-	COL("EVICT/s", "pages_evicted_per_s", pages_evicted, true),
-	COL("ERRORS", "fault_errors", fault_errors, false),
-	COL("SIGBUS", "fault_sigbus", fault_sigbus, false),
-	COL("STALLS", "fault_stalls", fault_stalls, false),
+	COL("FAULT/s", "faults_per_s", faults, PER_SECOND),
+	COL("ZERO/s", "zero_faults_per_s", zero_faults, PER_SECOND),
+	COL("TODEV/s", "pages_to_device_per_s", pages_to_device, PER_SECOND),
+	COL("TORAM/s", "pages_to_ram_per_s", pages_to_ram, PER_SECOND),
+	COL("EVICT/s", "pages_evicted_per_s", pages_evicted, PER_SECOND),
+	COL("RETRY/s", "fault_retries_per_s", fault_retries, PER_SECOND),
+	COL("ERRORS", "fault_errors", fault_errors, IN_INTERVAL),
+	COL("SIGBUS", "fault_sigbus", fault_sigbus, IN_INTERVAL),
+	COL("STALLS", "fault_stalls", fault_stalls, IN_INTERVAL),
+	COL("REGBYTES", "registered_bytes", registered_bytes, NOW),
+	COL("SYSPAGES", "system_pages", system_pages, NOW),
 };
 #define NR_COLUMNS	(sizeof(columns) / sizeof(columns[0]))
 
@@ -114,7 +122,9 @@ static double column_value(const struct column *c, const struct sample *now,
 	/* A reset (uhmm_mm_reset_stats()) between samples: count from zero. */
 	double delta = (double)(a >= b ? a - b : a);
 
-	return c->rate ? delta / seconds : delta;
+	if (c->kind == NOW)
+		return (double)a;
+	return c->kind == PER_SECOND ? delta / seconds : delta;
 }
 
 /* One report: what each process seen in both samples did in between. */
@@ -127,7 +137,7 @@ static void report(const struct samples *now, const struct samples *before, doub
 	if (!json) {
 		printf("%8s %-15s", "PID", "COMM");
 		for (k = 0; k < NR_COLUMNS; k++)
-			printf(" %9s", columns[k].header);
+			printf(" %*s", columns[k].kind == NOW ? 11 : 9, columns[k].header);
 		printf("\n");
 	}
 	for (i = 0; i < now->n; i++) {
@@ -141,7 +151,8 @@ static void report(const struct samples *now, const struct samples *before, doub
 		if (!json) {
 			printf("%8d %-15s", (int)p->pid, name);
 			for (k = 0; k < NR_COLUMNS; k++)
-				printf(" %9.0f", column_value(&columns[k], p, q, seconds));
+				printf(" %*.0f", columns[k].kind == NOW ? 11 : 9,
+				       column_value(&columns[k], p, q, seconds));
 			printf("\n");
 			continue;
 		}
@@ -149,10 +160,13 @@ static void report(const struct samples *now, const struct samples *before, doub
 		json_object_object_add(o, "pid", json_object_new_int64(p->pid));
 		json_object_object_add(o, "comm", json_str(name));
 		json_object_object_add(o, "interval_s", json_object_new_double(seconds));
-		for (k = 0; k < NR_COLUMNS; k++)
-			json_object_object_add(o, columns[k].json,
-					       json_object_new_double(column_value(&columns[k], p,
-										   q, seconds)));
+		for (k = 0; k < NR_COLUMNS; k++) {
+			double v = column_value(&columns[k], p, q, seconds);
+
+			json_object_object_add(o, columns[k].json, columns[k].kind == PER_SECOND ?
+					       json_object_new_double(v) :
+					       json_object_new_int64((int64_t)v));
+		}
 		json_object_array_add(a, o);
 	}
 	if (json) {
