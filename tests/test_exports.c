@@ -53,7 +53,7 @@ static const char *const gpl_tier[] = {
 	"uhmm_memremap_pages", "uhmm_memunmap_pages", "uhmm_devm_memremap_pages",
 	"uhmm_devm_memunmap_pages", "uhmm_get_dev_pagemap", "uhmm_put_dev_pagemap",
 	"uhmm_pgmap_pfn_first", "uhmm_pgmap_pfn_end", "uhmm_pgmap_get_stats",
-	"uhmm_pgmap_for_each", "uhmm_zone_device_page_init",
+	"uhmm_pgmap_for_each", "uhmm_pgmap_type_name", "uhmm_zone_device_page_init",
 	"uhmm_symbol_get", "uhmm_symbol_put",
 	NULL
 };

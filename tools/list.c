@@ -25,23 +25,6 @@ struct list_ctx {
 	int count;			/* objects of the current kind so far */
 };
 
-static const char *memory_type_name(enum uhmm_memory_type type)
-{
-	switch (type) {
-	case UHMM_MEMORY_DEVICE_PRIVATE:
-		return "device private";
-	case UHMM_MEMORY_DEVICE_COHERENT:
-		return "device coherent";
-	case UHMM_MEMORY_DEVICE_FS_DAX:
-		return "fs dax";
-	case UHMM_MEMORY_DEVICE_GENERIC:
-		return "generic";
-	case UHMM_MEMORY_DEVICE_PCI_P2PDMA:
-		return "pci p2pdma";
-	}
-	return "unknown";
-}
-
 /* "64.00 MiB", as ndctl's -u writes sizes. */
 static void human_size(uint64_t bytes, char *buf, size_t len)
 {
@@ -139,7 +122,7 @@ static int list_pgmap(struct uhmm_dev_pagemap *pgmap, void *data)
 
 			printf("  %s%#" PRIx64 "-%#" PRIx64, r ? "+ " : "", range->start, range->end);
 		}
-		printf("  %s, %s bytes, owner %p\n", memory_type_name(pgmap->type), size,
+		printf("  %s, %s bytes, owner %p\n", uhmm_pgmap_type_name(pgmap), size,
 		       pgmap->owner);
 		printf("    pages %" PRIu64 ", in use %" PRIu64 ", free %" PRIu64 "\n",
 		       s.nr_pages, s.pages_in_use, s.nr_pages - s.pages_in_use);
@@ -159,7 +142,7 @@ static int list_pgmap(struct uhmm_dev_pagemap *pgmap, void *data)
 		json_object_array_add(ranges, ro);
 	}
 	json_object_object_add(o, "kind", json_object_new_string("pgmap"));
-	json_object_object_add(o, "type", json_object_new_string(memory_type_name(pgmap->type)));
+	json_object_object_add(o, "type", json_object_new_string(uhmm_pgmap_type_name(pgmap)));
 	json_object_object_add(o, "ranges", ranges);
 	json_object_object_add(o, "size", ctx->human ? json_object_new_string(size) :
 				    json_object_new_int64((int64_t)bytes));

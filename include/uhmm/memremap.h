@@ -225,6 +225,9 @@ int uhmm_pgmap_get_stats(const struct uhmm_dev_pagemap *pgmap, struct uhmm_pgmap
  */
 int uhmm_pgmap_for_each(int (*fn)(struct uhmm_dev_pagemap *pgmap, void *data), void *data);
 
+/** uhmm_pgmap_type_name() - "device private", "fs dax", ...: @pgmap's type for people */
+const char *uhmm_pgmap_type_name(const struct uhmm_dev_pagemap *pgmap);
+
 /** uhmm_pgmap_range() - range @i of @pgmap, wherever the driver put it */
 static inline const struct uhmm_range *uhmm_pgmap_range(const struct uhmm_dev_pagemap *pgmap,
 							 int i)

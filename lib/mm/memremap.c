@@ -182,7 +182,7 @@ static int validate_pgmap(const struct uhmm_dev_pagemap *pgmap)
 	return pgmap_has_altmap(pgmap) ? validate_altmap(pgmap) : 0;
 }
 
-static const char *pgmap_type_name(const struct uhmm_dev_pagemap *pgmap)
+UHMM_EXPORT const char *uhmm_pgmap_type_name(const struct uhmm_dev_pagemap *pgmap)
 {
 	switch (pgmap->type) {
 	case UHMM_MEMORY_DEVICE_PRIVATE:
@@ -370,7 +370,7 @@ static void report_unmap_wait(struct uhmm_dev_pagemap *pgmap, int nr_mapped,
 	pr_warn("memunmap_pages: pgmap %p [mem %#" PRIx64 "-%#" PRIx64 "%s] (%s, owner %p) "
 		"still waits after %.1f s: %lu pages still referenced%s",
 		(void *)pgmap, range->start, range->end, pgmap->nr_range > 1 ? " and more" : "",
-		pgmap_type_name(pgmap), pgmap->owner, seconds_since(start), pages,
+		uhmm_pgmap_type_name(pgmap), pgmap->owner, seconds_since(start), pages,
 		pages ? "; the driver must free (evict) every page before unmapping"
 		      : "; a uhmm_get_dev_pagemap() reference is not put");
 }
