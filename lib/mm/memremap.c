@@ -303,7 +303,7 @@ static void pgmap_state_free(struct uhmm_dev_pagemap *pgmap)
 	pgmap->priv = NULL;
 }
 
-/* Pages of ranges [0, nr_mapped) that someone still holds; racy, for the log. */
+/* Pages of ranges [0, nr_mapped) that someone holds: a snapshot, for the log and the stats. */
 static unsigned long pages_in_use(struct uhmm_dev_pagemap *pgmap, int nr_mapped)
 {
 	struct pgmap_state *state = pgmap->priv;
@@ -317,7 +317,9 @@ static unsigned long pages_in_use(struct uhmm_dev_pagemap *pgmap, int nr_mapped)
 		for (i = 0; i < span->nr_pages; i++) {
 			const struct uhmm_page *page = &span->memmap[i];
 
-			if (!(page->flags & (1UL << UHMM_PG_reserved)) &&
+			/* Atomic: the lock bits of flags change under us. */
+			if (!(__atomic_load_n(&page->flags, __ATOMIC_RELAXED) &
+			      (1UL << UHMM_PG_reserved)) &&
 			    uhmm_page_ref_count(page) > idle)
 				n++;
 		}
