@@ -225,7 +225,13 @@ int uhmm_pgmap_get_stats(const struct uhmm_dev_pagemap *pgmap, struct uhmm_pgmap
  */
 int uhmm_pgmap_for_each(int (*fn)(struct uhmm_dev_pagemap *pgmap, void *data), void *data);
 
-/** uhmm_pgmap_type_name() - "device private", "fs dax", ...: @pgmap's type for people */
+/**
+ * uhmm_pgmap_type_name() - @pgmap's memory type for people: "device
+ * private", "device coherent", "fs dax", "generic", "pci p2pdma", or
+ * "unknown"
+ *
+ * Reads only @pgmap->type (mapped or not; not NULL).  The string is static.
+ */
 const char *uhmm_pgmap_type_name(const struct uhmm_dev_pagemap *pgmap);
 
 /** uhmm_pgmap_range() - range @i of @pgmap, wherever the driver put it */

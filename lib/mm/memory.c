@@ -524,6 +524,7 @@ bool handle_mm_fault(unsigned long addr, unsigned int uflags, pid_t tid)
 	const void *owner;
 	struct uhmm_page *page;
 	uhmm_vm_fault_t ret;
+	bool failed;
 	uintptr_t pte;
 
 	addr = ALIGN_DOWN(addr, UHMM_PAGE_SIZE);
@@ -581,11 +582,12 @@ again:
 	owner = pgmap->owner;
 	pgmap_count(pgmap, faults, 1);
 	ret = pgmap->ops->migrate_to_ram(&vmf);
-	if (ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_HWPOISON))
+	failed = ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_HWPOISON);
+	if (failed)
 		pgmap_count(pgmap, fault_errors, 1);	/* while our page pins it */
 	uhmm_unlock_page(page);
 	uhmm_put_page(page);
-	if (ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_HWPOISON)) {
+	if (failed) {
 		mm_count(fault_errors, 1);
 		fault_failed(addr, tid);
 		goto out;

@@ -615,11 +615,9 @@ UHMM_EXPORT int uhmm_pgmap_get_stats(const struct uhmm_dev_pagemap *pgmap,
 	state = pgmap->priv;
 	memset(&s, 0, sizeof(s));
 	s.size = stats->size < sizeof(s) ? stats->size : sizeof(s);
-	s.faults = __atomic_load_n(&state->counters.faults, __ATOMIC_RELAXED);
-	s.fault_errors = __atomic_load_n(&state->counters.fault_errors, __ATOMIC_RELAXED);
-	s.pages_in = __atomic_load_n(&state->counters.pages_in, __ATOMIC_RELAXED);
-	s.pages_out = __atomic_load_n(&state->counters.pages_out, __ATOMIC_RELAXED);
-	s.pages_evicted = __atomic_load_n(&state->counters.pages_evicted, __ATOMIC_RELAXED);
+#define FILL(name)	s.name = __atomic_load_n(&state->counters.name, __ATOMIC_RELAXED);
+	PGMAP_COUNTERS(FILL)
+#undef FILL
 	for (r = 0; r < pgmap->nr_range; r++)
 		s.nr_pages += state->spans[r].nr_pages;
 	s.pages_in_use = pages_in_use((struct uhmm_dev_pagemap *)pgmap, pgmap->nr_range);

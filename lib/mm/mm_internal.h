@@ -73,12 +73,11 @@ void free_zone_device_page(struct uhmm_page *page);
  * atomics, counted where the process's counters are.  A page of a pgmap
  * pins it, so a caller holding one may count on its pgmap.
  */
+/* A counter field of an X-macro list (PGMAP_COUNTERS, MM_COUNTERS). */
+#define MM_FIELD(name)	uint64_t name;
+#define PGMAP_COUNTERS(X) X(faults) X(fault_errors) X(pages_in) X(pages_out) X(pages_evicted)
 struct pgmap_counters {
-	uint64_t faults;
-	uint64_t fault_errors;
-	uint64_t pages_in;
-	uint64_t pages_out;
-	uint64_t pages_evicted;
+	PGMAP_COUNTERS(MM_FIELD)
 };
 struct pgmap_counters *pgmap_counters(const struct uhmm_dev_pagemap *pgmap);
 #define pgmap_count(pgmap, field, n) \
@@ -416,7 +415,6 @@ unsigned long sysmem_in_use(void);
 	X(faults) X(zero_faults) X(pages_to_device) X(pages_to_ram) X(moves_undercounted) \
 	X(pages_evicted) X(fault_errors) X(fault_sigbus) X(fault_stalls) X(fault_retries)
 #define MM_GAUGES(X)	X(registered_bytes) X(system_pages)
-#define MM_FIELD(name)	uint64_t name;
 struct mm_counters {
 	MM_COUNTERS(MM_FIELD)
 	MM_GAUGES(MM_FIELD)
