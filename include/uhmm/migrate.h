@@ -211,9 +211,74 @@ struct uhmm_vm_fault {
 	unsigned long *dst;
 };
 
+/* --- migration policy: what a CPU fault brings back, and what stays ------ */
+
+/* The largest fault-around block (struct uhmm_vm_fault's arrays hold this many pages). */
+#define UHMM_FAULT_AROUND_MAX	(2UL << 20)
+
 /**
- * uhmm_set_fault_around_bytes() - the size of the fault-around block
- * @bytes: a power of two from UHMM_PAGE_SIZE to 2 MiB; default 64 KiB
+ * struct uhmm_migrate_policy - how uhmm chooses the block a CPU fault migrates
+ * @size: sizeof(struct uhmm_migrate_policy), set by the caller; fields beyond
+ *	an older caller's @size keep their defaults
+ * @window_min: the block of a fault with nothing CPU-resident around it, bytes:
+ *	a power of two from UHMM_PAGE_SIZE up; default UHMM_PAGE_SIZE
+ * @window_max: the largest block, bytes: a power of two from @window_min to
+ *	UHMM_FAULT_AROUND_MAX; default UHMM_FAULT_AROUND_MAX.  Equal to
+ *	@window_min for a fixed block (uhmm_set_fault_around_bytes()).
+ * @thrash_threshold: bounces that make a page thrashing: a bounce is the page
+ *	brought back by a CPU fault and then selected to migrate to a device
+ *	again within @thrash_lapse_us; 0 turns detection off; default 3
+ * @thrash_lapse_us: see @thrash_threshold; default 500 (NVIDIA UVM's)
+ * @thrash_pin_ms: how long a thrashing page then stays in system memory
+ *	(uhmm_migrate_vma_setup() does not select it, so a device reaches it
+ *	through its mirror instead); 0: thrashing is only counted; default 0,
+ *	as the kernel selects every page it is asked for
+ *
+ * The window adapts as NVIDIA UVM's prefetcher does: of the aligned blocks
+ * that hold the faulting page, from twice @window_min to @window_max, the
+ * largest of which more than half would be CPU-resident after the fault is
+ * migrated whole; a @window_max block whose aligned neighbour is mostly
+ * resident counts as such a block too, so a sequential scan moves whole
+ * @window_max blocks from its second block on.  Random faults where the
+ * pages around are in device memory move @window_min.  This is uhmm's
+ * addition: the kernel's drivers each choose their own.
+ *
+ * The environment sets the policy as lib/mm starts, before any call:
+ * UHMM_MIGRATE_POLICY="window_min=4K,window_max=2M,thrash_threshold=3,
+ * thrash_lapse_us=500,thrash_pin_ms=300" (any of the keys, sizes with K or
+ * M); a bad value is logged and the defaults kept.
+ */
+struct uhmm_migrate_policy {
+	uint64_t size;
+	uint64_t window_min;
+	uint64_t window_max;
+	uint32_t thrash_threshold;
+	uint32_t thrash_lapse_us;
+	uint32_t thrash_pin_ms;
+	uint32_t reserved;		/* 0 */
+};
+
+/**
+ * uhmm_set_migrate_policy() - change the process's migration policy
+ * @policy: the new policy; takes effect with the next fault
+ * Return: 0; -EINVAL for a NULL @policy, a @size too small to hold
+ * @window_max, or a value out of range (logged); -E2BIG if @policy is larger
+ * than this library knows and the bytes it does not know are not zero.
+ */
+int uhmm_set_migrate_policy(const struct uhmm_migrate_policy *policy);
+
+/**
+ * uhmm_get_migrate_policy() - the policy in force, up to @policy->size
+ * Return: 0, or -EINVAL for a NULL @policy or a @size below 8.
+ */
+int uhmm_get_migrate_policy(struct uhmm_migrate_policy *policy);
+
+/**
+ * uhmm_set_fault_around_bytes() - a fixed fault-around block
+ * @bytes: a power of two from UHMM_PAGE_SIZE to UHMM_FAULT_AROUND_MAX
+ *
+ * Sets the policy's @window_min and @window_max both to @bytes; the
+ * adaptive default comes back with uhmm_set_migrate_policy().
  * Return: 0, or -EINVAL.
  */
 int uhmm_set_fault_around_bytes(unsigned long bytes);
@@ -239,6 +304,16 @@ int uhmm_set_fault_around_bytes(unsigned long bytes);
  *	leaving the page in device memory for a second or more)
  * @fault_retries: times a fault found its page mid-migration and was tried
  *	again once the migration had moved on (one fault may retry often)
+ * @fault_window_pages: pages of the blocks the faults asked their drivers to
+ *	migrate, summed (divided by @faults: the mean window)
+ * @fault_windows_grown: faults whose block the policy made larger than its
+ *	@window_min
+ * @pages_prefetched: pages a fault migrated back besides the faulting one.
+ *	Whether the CPU then touched them is not counted: a read of a mapped
+ *	page is invisible to user space.
+ * @thrash_events: pages found thrashing (struct uhmm_migrate_policy)
+ * @thrash_pinned: pages left in system memory by a migration to a device
+ *	because they were thrashing
  *
  * Fields are only ever appended: a caller compiled against an older header
  * sets a smaller @size and gets the fields it knows.  Every field but
@@ -259,6 +334,11 @@ struct uhmm_mm_stats {
 	uint64_t fault_sigbus;
 	uint64_t fault_stalls;
 	uint64_t fault_retries;
+	uint64_t fault_window_pages;
+	uint64_t fault_windows_grown;
+	uint64_t pages_prefetched;
+	uint64_t thrash_events;
+	uint64_t thrash_pinned;
 };
 
 /** uhmm_mm_get_stats() - fill @stats (up to @stats->size); 0 or -EINVAL */

@@ -101,6 +101,7 @@ int mm_start(void)
 	int ret;
 
 	pthread_once(&stats_once, mm_stats_start);	/* before the engine counts */
+	policy_init();		/* UHMM_MIGRATE_POLICY, before the first fault */
 	ret = mm_engine_start();
 
 	if (!ret)

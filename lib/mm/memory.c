@@ -22,18 +22,7 @@
 #include "../core/trace.h"
 #include "mm_internal.h"
 
-#define FAULT_AROUND_MAX	(2UL << 20)
-#define FAULT_AROUND_PAGES_MAX	(FAULT_AROUND_MAX >> UHMM_PAGE_SHIFT)
-
-unsigned long fault_around_bytes = 64UL << 10;
-
-UHMM_EXPORT int uhmm_set_fault_around_bytes(unsigned long bytes)
-{
-	if (bytes < UHMM_PAGE_SIZE || bytes > FAULT_AROUND_MAX || (bytes & (bytes - 1)))
-		return -EINVAL;
-	__atomic_store_n(&fault_around_bytes, bytes, __ATOMIC_RELAXED);
-	return 0;
-}
+#define FAULT_AROUND_PAGES_MAX	(UHMM_FAULT_AROUND_MAX >> UHMM_PAGE_SHIFT)
 
 /* --- references dropped once pt_lock is released --------------------------- */
 
@@ -483,31 +472,32 @@ static void fault_zero(unsigned long addr)
 		mm_wake(addr, UHMM_PAGE_SIZE);
 }
 
-/* The block to suggest migrating with @addr: aligned, inside its mapping. */
+/*
+ * The block to suggest migrating with @addr, inside its mapping and its
+ * registered range: the migration policy's choice (migrate_policy.c).
+ */
 static void fault_window(unsigned long addr, unsigned long *start, unsigned long *end)
 {
-	unsigned long size = __atomic_load_n(&fault_around_bytes, __ATOMIC_RELAXED);
-	unsigned long rs, re, vs, ve, vflags;
+	unsigned long lo = 0, hi = ~0UL, rs, re, vflags;
+	bool grown = false;
 
-	*start = ALIGN_DOWN(addr, size);
-	*end = *start + size;
+	if (vma_lookup_flags(addr, &lo, &hi, &vflags))
+		lo = addr, hi = addr + UHMM_PAGE_SIZE;
 	pthread_mutex_lock(&init_mm.pt_lock);
 	if (mm_registered_range(addr, &rs, &re)) {
-		if (*start < rs)
-			*start = rs;
-		if (*end > re)
-			*end = re;
+		if (lo < rs)
+			lo = rs;
+		if (hi > re)
+			hi = re;
+		grown = policy_fault_window(addr, lo, hi, start, end);
 	} else {
 		*start = addr;
 		*end = addr + UHMM_PAGE_SIZE;
 	}
 	pthread_mutex_unlock(&init_mm.pt_lock);
-	if (vma_lookup_flags(addr, &vs, &ve, &vflags) == 0) {
-		if (*start < vs)
-			*start = vs;
-		if (*end > ve)
-			*end = ve;
-	}
+	mm_count(fault_window_pages, (*end - *start) >> UHMM_PAGE_SHIFT);
+	if (grown)
+		mm_count(fault_windows_grown, 1);
 }
 
 /*

@@ -208,6 +208,7 @@ static void collect_system(struct uhmm_migrate_vma *args, const unsigned char *c
 UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 {
 	unsigned long i, n, ncand = 0;
+	uint64_t now = 0;
 	struct vma_info vma;
 	unsigned char *cand = NULL;
 	bool system;
@@ -291,7 +292,7 @@ UHMM_EXPORT int uhmm_migrate_vma_setup(struct uhmm_migrate_vma *args)
 			args->src[i] = uhmm_migrate_pfn(page->pfn) | UHMM_MIGRATE_PFN_MIGRATE |
 				       (pte & PTE_WRITE ? UHMM_MIGRATE_PFN_WRITE : 0);
 			args->cpages++;
-		} else if (!pte && system &&
+		} else if (!pte && system && !policy_keep_in_ram(addr, &now) &&
 			   pt_set(addr, pte_mk_migration(&args->src[i])) == 0) {
 			args->src[i] = UHMM_MIGRATE_PFN_MIGRATE;
 			cand[i] = 1;
@@ -363,7 +364,8 @@ static unsigned long migration_entry_addr(void *arg)
 	return pt_find_migration(e->home, e->src);
 }
 
-static bool install(unsigned long home, unsigned long *src, struct uhmm_page *page, bool write)
+static bool install(unsigned long home, unsigned long *src, struct uhmm_page *page, bool write,
+		    uint64_t *fault_now)
 {
 	struct migration_entry e = { .home = home, .src = src };
 	unsigned long addr;
@@ -372,7 +374,9 @@ static bool install(unsigned long home, unsigned long *src, struct uhmm_page *pa
 	pthread_mutex_lock(&init_mm.pt_lock);
 	if (page && !uhmm_is_zone_device_page(page)) {
 		/* Nothing else fills the address while the migration entry is there. */
-		mm_install_staged(page, migration_entry_addr, &e);
+		addr = mm_install_staged(page, migration_entry_addr, &e);
+		if (addr && fault_now)
+			policy_fault_back(addr, fault_now);
 	} else if ((addr = pt_find_migration(home, src))) {
 		if (page) {
 			pt_set(addr, pte_mk_device(page, write));
@@ -387,9 +391,12 @@ static bool install(unsigned long home, unsigned long *src, struct uhmm_page *pa
 	return taken;
 }
 
-/* The third step for one entry; @addr is 0 when no address holds the page. */
+/*
+ * The third step for one entry; @addr is 0 when no address holds the page.
+ * @fault_now: not NULL for a fault's migration (the policy's clock).
+ */
 static void finalize_one(unsigned long addr, unsigned long *srcp, unsigned long dst,
-			 const struct uhmm_page *fault_page)
+			 const struct uhmm_page *fault_page, uint64_t *fault_now)
 {
 	unsigned long src = *srcp;
 	struct uhmm_page *spage = uhmm_migrate_pfn_to_page(src);
@@ -403,24 +410,26 @@ static void finalize_one(unsigned long addr, unsigned long *srcp, unsigned long 
 			pgmap_count(dpage->pgmap, pages_in, 1);
 		} else {
 			mm_count(pages_to_ram, 1);
+			if (fault_page && spage != fault_page)
+				mm_count(pages_prefetched, 1);
 		}
 		if (spage && uhmm_is_zone_device_page(spage))
 			pgmap_count(spage->pgmap, pages_out, 1);
 		if (uhmm_page_locked(dpage))
 			uhmm_unlock_page(dpage);
-		if (!install(addr, srcp, dpage, dst & UHMM_MIGRATE_PFN_WRITE))
+		if (!install(addr, srcp, dpage, dst & UHMM_MIGRATE_PFN_WRITE, fault_now))
 			uhmm_put_page(dpage);	/* moved into the mapping, or unmapped */
 		if (spage)
 			release_page(spage, fault_page);
 		return;
 	}
 	if (spage) {
-		if (!install(addr, srcp, spage, src & UHMM_MIGRATE_PFN_WRITE))
+		if (!install(addr, srcp, spage, src & UHMM_MIGRATE_PFN_WRITE, NULL))
 			release_page(spage, fault_page);
 		else if (spage != fault_page)
 			uhmm_unlock_page(spage);
 	} else {
-		install(addr, srcp, NULL, false);
+		install(addr, srcp, NULL, false, NULL);
 	}
 	if (dpage)
 		release_page(dpage, NULL);
@@ -446,7 +455,8 @@ static struct uhmm_page *to_ram_dst(const unsigned long *src, const unsigned lon
  * staging slots go into the mapping with one UFFDIO_MOVE.  Returns how many
  * were installed and released; the caller finalizes the rest one by one.
  */
-static unsigned long finalize_run_to_ram(struct uhmm_migrate_vma *args, unsigned long i)
+static unsigned long finalize_run_to_ram(struct uhmm_migrate_vma *args, unsigned long i,
+					 uint64_t *fault_now)
 {
 	unsigned long *src = args->src, *dst = args->dst, n, k, j;
 	unsigned long addr = args->start + (i << UHMM_PAGE_SHIFT);
@@ -476,9 +486,13 @@ static unsigned long finalize_run_to_ram(struct uhmm_migrate_vma *args, unsigned
 	for (j = 0; j < k; j++) {
 		pt_set(addr + (j << UHMM_PAGE_SHIFT), 0);
 		page_flag_clear(&first[j], PG_SYS_POPULATED);
+		if (fault_now)
+			policy_fault_back(addr + (j << UHMM_PAGE_SHIFT), fault_now);
 	}
 	pthread_mutex_unlock(&init_mm.pt_lock);
 	mm_count(pages_to_ram, k);
+	if (fault_now)
+		mm_count(pages_prefetched, k);	/* never the faulting page (to_ram_dst()) */
 	for (j = 0; j < k; j++) {
 		struct uhmm_page *spage = uhmm_migrate_pfn_to_page(src[i + j]);
 
@@ -498,14 +512,16 @@ static void finalize_done(unsigned long collected)
 
 UHMM_EXPORT void uhmm_migrate_vma_finalize(struct uhmm_migrate_vma *args)
 {
+	uint64_t now = 0, *fault_now;
 	unsigned long i;
 
 	if (WARN_ON(!args || !args->src || !args->dst))
 		return;
 	uhmm_trace(migrate_vma_finalize, args->start, args->end);
+	fault_now = args->fault_page ? &now : NULL;
 	/* The faulting page last, so its thread resumes with the block in place. */
 	for (i = 0; i < args->npages;) {
-		unsigned long done = finalize_run_to_ram(args, i);
+		unsigned long done = finalize_run_to_ram(args, i, fault_now);
 
 		if (done) {
 			i += done;
@@ -513,13 +529,13 @@ UHMM_EXPORT void uhmm_migrate_vma_finalize(struct uhmm_migrate_vma *args)
 		}
 		if (!args->fault_page || uhmm_migrate_pfn_to_page(args->src[i]) != args->fault_page)
 			finalize_one(args->start + (i << UHMM_PAGE_SHIFT), &args->src[i],
-				     args->dst[i], args->fault_page);
+				     args->dst[i], args->fault_page, fault_now);
 		i++;
 	}
 	for (i = 0; args->fault_page && i < args->npages; i++)
 		if (uhmm_migrate_pfn_to_page(args->src[i]) == args->fault_page)
 			finalize_one(args->start + (i << UHMM_PAGE_SHIFT), &args->src[i],
-				     args->dst[i], args->fault_page);
+				     args->dst[i], args->fault_page, fault_now);
 	finalize_done(args->cpages);
 }
 
@@ -640,7 +656,7 @@ UHMM_EXPORT void uhmm_migrate_device_finalize(unsigned long *src_pfns, unsigned 
 	for (i = 0; i < npages; i++) {
 		if (src_pfns[i] & UHMM_MIGRATE_PFN_VALID)
 			collected++;
-		finalize_one(device_addr(src_pfns[i]), &src_pfns[i], dst_pfns[i], NULL);
+		finalize_one(device_addr(src_pfns[i]), &src_pfns[i], dst_pfns[i], NULL, NULL);
 	}
 	finalize_done(collected);
 }

@@ -15,6 +15,7 @@
  * layer: memremap
  * layer: sysmem
  * layer: userfaultfd
+ * layer: migrate_policy
  * layer: fault_inject fork_gate pgtable vma pagemap sparse memmap stats
  * layer: init_mm
  *
@@ -143,6 +144,8 @@ int pt_set(unsigned long addr, uintptr_t pte);		/* 0 or -ENOMEM */
 /* Calls fn for each non-empty entry in [start, end), in address order. */
 void pt_for_each(unsigned long start, unsigned long end,
 		 void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg);
+/* How many entries in [start, end) are not empty (a whole 2 MiB block: one read). */
+unsigned long pt_count(unsigned long start, unsigned long end);
 /* Calls fn for every non-empty entry, in no order; fn must not change entries. */
 void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg);
 void pt_fork_child(void);
@@ -366,7 +369,21 @@ void mm_unmap_range(unsigned long start, unsigned long end);
 void mm_remap_range(unsigned long from, unsigned long to, unsigned long len);
 /* Drops the page references unmapping queued while pt_lock was held. */
 void mm_put_deferred(void);
-extern unsigned long fault_around_bytes;
+
+/*
+ * migrate_policy.c: the fault-around window and thrashing (pt_lock held,
+ * but policy_init()).  policy_fault_window() puts in [*start, *end) the
+ * block to migrate for a fault at @addr, inside [@lo, @hi); true if the
+ * policy grew it past its smallest.  policy_fault_back() notes that a
+ * fault brought the page at @addr back; policy_keep_in_ram() says whether
+ * the system page at @addr, about to be selected for a device, must stay
+ * (thrashing); both read the clock once into *@now when it is 0.
+ */
+void policy_init(void);
+bool policy_fault_window(unsigned long addr, unsigned long lo, unsigned long hi,
+			 unsigned long *start, unsigned long *end);
+void policy_fault_back(unsigned long addr, uint64_t *now);
+bool policy_keep_in_ram(unsigned long addr, uint64_t *now);
 
 /* invalidate.c: subscriptions and invalidations (mmu_notifier.c: their API) */
 #include <uhmm/mmu_notifier.h>
@@ -413,7 +430,9 @@ unsigned long sysmem_in_use(void);
  */
 #define MM_COUNTERS(X) \
 	X(faults) X(zero_faults) X(pages_to_device) X(pages_to_ram) X(moves_undercounted) \
-	X(pages_evicted) X(fault_errors) X(fault_sigbus) X(fault_stalls) X(fault_retries)
+	X(pages_evicted) X(fault_errors) X(fault_sigbus) X(fault_stalls) X(fault_retries) \
+	X(fault_window_pages) X(fault_windows_grown) X(pages_prefetched) X(thrash_events) \
+	X(thrash_pinned)
 #define MM_GAUGES(X)	X(registered_bytes) X(system_pages)
 struct mm_counters {
 	MM_COUNTERS(MM_FIELD)
@@ -444,7 +463,7 @@ void mm_stats_reset(void);
  * in the kernel either stay in their files: the pfn table (sparse.c), the
  * page wait queues (page.c), the staging area (sysmem.c, the system memory
  * pages come from), the work queues (invalidate.c) and the knobs
- * (fault_around_bytes, mm_wait_log_s, fault injection).
+ * (the migration policy, under pt_lock; mm_wait_log_s, fault injection).
  *
  * Lock ordering (outer first; a thread holding one takes only those below):
  *

@@ -138,6 +138,28 @@ void pt_for_each(unsigned long start, unsigned long end,
 	}
 }
 
+unsigned long pt_count(unsigned long start, unsigned long end)
+{
+	unsigned long addr = start, n = 0;
+
+	lockdep_assert_held(&init_mm.pt_lock);
+	while (addr < end) {
+		unsigned long block = ALIGN_DOWN(addr, 1UL << PT_BLOCK_SHIFT);
+		unsigned long block_end = block + (1UL << PT_BLOCK_SHIFT);
+		struct pt_block *b = pt_find(addr >> PT_BLOCK_SHIFT);
+
+		if (block_end > end || block_end < addr)
+			block_end = end;
+		if (b && addr == block && block_end == block + (1UL << PT_BLOCK_SHIFT))
+			n += b->used;		/* a whole block: its count */
+		else
+			for (; b && addr < block_end; addr += UHMM_PAGE_SIZE)
+				n += b->pte[(addr >> UHMM_PAGE_SHIFT) & (PT_ENTRIES - 1)] != 0;
+		addr = block_end;
+	}
+	return n;
+}
+
 void pt_walk(void (*fn)(unsigned long addr, uintptr_t pte, void *arg), void *arg)
 {
 	struct pt_block *b;

@@ -30,7 +30,7 @@
 #include "mm_internal.h"
 
 #define STATS_MAGIC	"uhmmstat"
-#define STATS_VERSION	2	/* 2: fault_retries and the gauges */
+#define STATS_VERSION	3	/* 2: fault_retries and the gauges; 3: the policy's */
 
 /* The shared file: a header that says what it is, then the counters. */
 struct stats_file {
