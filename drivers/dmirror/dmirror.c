@@ -84,7 +84,9 @@ struct dmirror_device {
 	unsigned int nr_chunks;
 	struct uhmm_page *free_pages;
 	unsigned long calloc, cfree;
-	unsigned long fail_nth[3];		/* DMIRROR_FAIL_*: countdowns */
+	unsigned long fail_nth[3];		/* DMIRROR_FAIL_*: countdowns; stored
+						 * atomically, so a disarmed site is
+						 * seen without the lock */
 };
 
 /* A hash of address >> PAGE_SHIFT to device page | PT_WRITE. */
@@ -99,7 +101,8 @@ struct dmirror {
 	unsigned int refs;			/* handles_lock: the table's, and each command's */
 	pthread_mutex_t mutex;			/* protects pt and flags */
 	struct dmirror_pt pt;
-	uint64_t flags;
+	uint64_t flags;				/* mutex; stored atomically (read without
+						 * it while no flag is set) */
 	struct uhmm_mmu_interval_notifier notifier;	/* the whole address space */
 };
 
@@ -353,9 +356,15 @@ static bool dmirror_should_fail(struct dmirror_device *mdevice, unsigned int sit
 {
 	bool fail = false;
 
+	/* Every page asks: the lock only when a test armed the site. */
+	if (!__atomic_load_n(&mdevice->fail_nth[site], __ATOMIC_RELAXED))
+		return false;
 	pthread_mutex_lock(&mdevice->lock);
-	if (mdevice->fail_nth[site])
-		fail = --mdevice->fail_nth[site] == 0;
+	if (mdevice->fail_nth[site]) {
+		__atomic_store_n(&mdevice->fail_nth[site], mdevice->fail_nth[site] - 1,
+				 __ATOMIC_RELAXED);
+		fail = mdevice->fail_nth[site] == 0;
+	}
 	pthread_mutex_unlock(&mdevice->lock);
 	return fail;
 }
@@ -392,9 +401,12 @@ static bool dmirror_fail_alloc(struct dmirror *dmirror)
 {
 	bool fail;
 
+	if (!(__atomic_load_n(&dmirror->flags, __ATOMIC_RELAXED) & HMM_DMIRROR_FLAG_FAIL_ALLOC))
+		return false;
 	pthread_mutex_lock(&dmirror->mutex);
 	fail = dmirror->flags & HMM_DMIRROR_FLAG_FAIL_ALLOC;
-	dmirror->flags &= ~HMM_DMIRROR_FLAG_FAIL_ALLOC;
+	__atomic_store_n(&dmirror->flags, dmirror->flags & ~HMM_DMIRROR_FLAG_FAIL_ALLOC,
+			 __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&dmirror->mutex);
 	return fail;
 }
@@ -1419,7 +1431,7 @@ static int dmirror_command(struct dmirror *dmirror, unsigned long request,
 		break;
 	case HMM_DMIRROR_FLAGS:
 		pthread_mutex_lock(&dmirror->mutex);
-		dmirror->flags = cmd.npages;
+		__atomic_store_n(&dmirror->flags, cmd.npages, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&dmirror->mutex);
 		ret = 0;
 		break;
@@ -1482,7 +1494,7 @@ long dmirror_fail_nth(int fd, unsigned int site, unsigned long nth)
 		return -EINVAL;
 	pthread_mutex_lock(&mdevice->lock);
 	left = (long)mdevice->fail_nth[site];
-	mdevice->fail_nth[site] = nth;
+	__atomic_store_n(&mdevice->fail_nth[site], nth, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&mdevice->lock);
 	return left;
 }
