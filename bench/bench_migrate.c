@@ -224,6 +224,62 @@ static double uhmm_fault_ns(struct bench_dmirror *d)
 	return t;
 }
 
+/* --- the migration policy -------------------------------------------------- */
+
+#define RANDOM_BUF	BIG
+#define RANDOM_TOUCHES	2048UL	/* 1 in 32 pages: one page per fault, nearly always */
+
+/* ns per touch of RANDOM_TOUCHES distinct random pages of a buffer in device memory */
+static double random_touch_ns(struct bench_dmirror *d, char *buf)
+{
+	unsigned long npages = RANDOM_BUF / PAGE, i, x = 88172645463325252UL;
+	unsigned char *seen = calloc(npages, 1);
+	unsigned long *order = calloc(RANDOM_TOUCHES, sizeof(*order));
+	double t0, t = -1;
+
+	if (!seen || !order)
+		goto out;
+	for (i = 0; i < RANDOM_TOUCHES;) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (!seen[x % npages]) {
+			seen[x % npages] = 1;
+			order[i++] = x % npages;
+		}
+	}
+	if (bench_dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, RANDOM_BUF))
+		goto out;
+	t0 = bench_now_ns();
+	for (i = 0; i < RANDOM_TOUCHES; i++)
+		(void)((volatile char *)buf)[order[i] * PAGE];
+	t = (bench_now_ns() - t0) / RANDOM_TOUCHES;
+out:
+	free(seen);
+	free(order);
+	return t;
+}
+
+#define PING_PONG_BUF		(64UL << 10)
+#define PING_PONG_ROUNDS	200
+
+/*
+ * µs per round of a ping-pong: the device migrates the buffer in, the CPU
+ * reads it all back.  A migration that leaves pinned pages in place
+ * answers -ENOENT (dmirror's check), which is the point here.
+ */
+static double ping_pong_us(struct bench_dmirror *d, char *buf)
+{
+	double t0 = bench_now_ns();
+	int i;
+
+	for (i = 0; i < PING_PONG_ROUNDS; i++) {
+		bench_dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, PING_PONG_BUF);
+		touch_pages(buf, PING_PONG_BUF);
+	}
+	return (bench_now_ns() - t0) / PING_PONG_ROUNDS / 1000;
+}
+
 double bench_gib_s(unsigned long bytes, double ns)
 {
 	return bytes / ns * 1e9 / (1UL << 30);
@@ -243,6 +299,10 @@ void bench_migrate(struct bench_ctx *ctx)
 	double *to_dev = calloc(ctx->runs, sizeof(double)), *to_ram = calloc(ctx->runs, sizeof(double));
 	double *touch = calloc(ctx->runs, sizeof(double)), *touch2m = calloc(ctx->runs, sizeof(double));
 	double *cpy = calloc(ctx->runs, sizeof(double)), *sigbus = calloc(ctx->runs, sizeof(double));
+	double *adaptive = calloc(ctx->runs, sizeof(double));
+	double *rnd = calloc(ctx->runs, sizeof(double)), *rnd4k = calloc(ctx->runs, sizeof(double));
+	double *pp = calloc(ctx->runs, sizeof(double)), *pp_pin = calloc(ctx->runs, sizeof(double));
+	struct uhmm_migrate_policy policy = { .size = sizeof(policy) }, pinning;
 	char *a, *b, *buf;
 	struct bench_dmirror d;
 	int i, ret;
@@ -253,6 +313,11 @@ void bench_migrate(struct bench_ctx *ctx)
 			"unavailable (%s)\n", strerror(-ret));
 		goto out;
 	}
+	uhmm_get_migrate_policy(&policy);	/* the default, or the environment's */
+	pinning = policy;
+	pinning.thrash_threshold = 3;
+	pinning.thrash_lapse_us = 500;
+	pinning.thrash_pin_ms = 300;		/* NVIDIA UVM's defaults */
 	a = bench_map(BIG);
 	b = bench_map(BIG);
 	memset(a, 3, BIG);
@@ -274,6 +339,19 @@ void bench_migrate(struct bench_ctx *ctx)
 		ret |= bench_dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_SYS, buf, BIG);
 		to_ram[i] = bench_gib_s(BIG, bench_now_ns() - t0);
 
+		uhmm_set_migrate_policy(&policy);
+		ret |= bench_dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
+		t0 = bench_now_ns();
+		touch_pages(buf, BIG);
+		adaptive[i] = bench_gib_s(BIG, bench_now_ns() - t0);
+		rnd[i] = random_touch_ns(&d, buf);
+		pp[i] = ping_pong_us(&d, buf);
+		uhmm_set_migrate_policy(&pinning);
+		pp_pin[i] = ping_pong_us(&d, buf + PING_PONG_BUF);
+		uhmm_set_migrate_policy(&policy);
+		uhmm_set_fault_around_bytes(PAGE);
+		rnd4k[i] = random_touch_ns(&d, buf);
+
 		uhmm_set_fault_around_bytes(64UL << 10);
 		ret |= bench_dmirror_cmd(&d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, BIG);
 		t0 = bench_now_ns();
@@ -285,12 +363,12 @@ void bench_migrate(struct bench_ctx *ctx)
 		t0 = bench_now_ns();
 		touch_pages(buf, BIG);
 		touch2m[i] = bench_gib_s(BIG, bench_now_ns() - t0);
-		if (ret || fault[i] < 0 || bare[i] < 0) {
+		if (ret || fault[i] < 0 || bare[i] < 0 || rnd[i] < 0 || rnd4k[i] < 0) {
 			fprintf(stderr, "uhmm bench: migrate: a migration failed\n");
 			goto out_unmap;
 		}
 	}
-	uhmm_set_fault_around_bytes(64UL << 10);
+	uhmm_set_migrate_policy(&policy);
 	bench_add(ctx, "cpu fault back, 4 KiB page", bench_median(fault, ctx->runs), "ns",
 		  bench_median(bare, ctx->runs), "bare uffd fault, UFFDIO_COPY, handler",
 		  "<= 1.5");
@@ -300,10 +378,18 @@ void bench_migrate(struct bench_ctx *ctx)
 	{
 		double base = bench_median(cpy, ctx->runs);
 
-		bench_add(ctx, "sequential touch, fault-around 64K", bench_median(touch, ctx->runs),
+		bench_add(ctx, "sequential touch, adaptive window", bench_median(adaptive, ctx->runs),
 			  "GiB/s", base, "memcpy 256 MiB", ">= 0.5");
+		bench_add(ctx, "sequential touch, fault-around 64K", bench_median(touch, ctx->runs),
+			  "GiB/s", base, "memcpy 256 MiB", "information");
 		bench_add(ctx, "sequential touch, fault-around 2M", bench_median(touch2m, ctx->runs),
 			  "GiB/s", base, "memcpy 256 MiB", "information");
+		bench_add(ctx, "random touch, adaptive window", bench_median(rnd, ctx->runs), "ns",
+			  bench_median(rnd4k, ctx->runs), "random touch, fixed 4 KiB window",
+			  "<= 1.1");
+		bench_add(ctx, "ping-pong 64 KiB, thrash pinning", bench_median(pp_pin, ctx->runs),
+			  "us/round", bench_median(pp, ctx->runs), "ping-pong 64 KiB, no pinning",
+			  "information");
 		bench_add(ctx, "migrate 256 MiB to device", bench_median(to_dev, ctx->runs), "GiB/s",
 			  base, "memcpy 256 MiB", ">= 0.7");
 		bench_add(ctx, "migrate 256 MiB to system", bench_median(to_ram, ctx->runs), "GiB/s",
@@ -322,4 +408,9 @@ out:
 	free(touch2m);
 	free(cpy);
 	free(sigbus);
+	free(adaptive);
+	free(rnd);
+	free(rnd4k);
+	free(pp);
+	free(pp_pin);
 }
