@@ -150,6 +150,13 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
  * mprotect() made it unlike the staging area (it was copied).
  * Returns the entry's address, or 0 if @find found no entry.
  */
+/*
+ * The address this thread last put a page at with mm_install_staged().  The
+ * ioctl that did it (UFFDIO_MOVE or _COPY, without DONTWAKE) woke every
+ * thread waiting there, so the fault that asked for it need not wake them.
+ */
+static __thread unsigned long installed_at;
+
 unsigned long mm_install_staged(struct uhmm_page *page, unsigned long (*find)(void *arg),
 				void *arg)
 {
@@ -175,6 +182,8 @@ unsigned long mm_install_staged(struct uhmm_page *page, unsigned long (*find)(vo
 	     (unsigned long long)pagemap_entry(addr));
 	if (moved == (long)UHMM_PAGE_SIZE)
 		page_flag_clear(page, PG_SYS_POPULATED);
+	if (moved == (long)UHMM_PAGE_SIZE || moved == 0)
+		installed_at = addr;	/* moved, or copied (mm_install_frame()) */
 	pt_set(addr, 0);
 	return addr;
 }
@@ -571,6 +580,7 @@ again:
 	pgmap = page->pgmap;
 	owner = pgmap->owner;
 	pgmap_count(pgmap, faults, 1);
+	installed_at = 0;
 	ret = pgmap->ops->migrate_to_ram(&vmf);
 	failed = ret & (UHMM_VM_FAULT_SIGBUS | UHMM_VM_FAULT_SIGSEGV | UHMM_VM_FAULT_HWPOISON);
 	if (failed)
@@ -587,12 +597,14 @@ again:
 	fault_check_progress(addr, pte, pgmap, owner);
 	/* VM_FAULT_OOM: as the kernel's page fault does, the access is retried. */
 	/*
-	 * Installing the page woke the thread.  If the driver left the page in
-	 * device memory, the thread faults again and the kernel sends a new
-	 * message: looking at the entry now could find the page already
-	 * migrated back to the device by the resumed thread.
+	 * Installing the page woke the thread.  Otherwise (the driver left the
+	 * page in device memory, or mremap() took its entry elsewhere) wake it
+	 * here: it faults again and the kernel sends a new message.  Looking
+	 * at the entry now instead could find the page already migrated back
+	 * to the device by the resumed thread.
 	 */
-	mm_wake(addr, UHMM_PAGE_SIZE);
+	if (installed_at != addr)
+		mm_wake(addr, UHMM_PAGE_SIZE);
 out:
 	mm_fork_exit();
 	return true;
