@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -47,6 +49,63 @@ void bench_add(struct bench_ctx *ctx, const char *name, double value, const char
 	r->target = target;
 }
 
+static double *dup_samples(const double *v, int n)
+{
+	double *d = v ? malloc(n * sizeof(*d)) : NULL;
+
+	if (d)
+		memcpy(d, v, n * sizeof(*d));
+	return d;
+}
+
+void bench_samples(struct bench_ctx *ctx, const double *values, const double *baselines)
+{
+	struct bench_result *r;
+
+	if (!ctx->nr_results)
+		return;
+	r = &ctx->results[ctx->nr_results - 1];
+	r->samples = dup_samples(values, ctx->runs);
+	r->baseline_samples = dup_samples(baselines, ctx->runs);
+	r->nr_samples = r->samples ? ctx->runs : 0;
+}
+
+/* What the numbers were measured on: CPU model, online CPUs, kernel. */
+static struct json_object *machine_json(void)
+{
+	struct json_object *m = json_object_new_object();
+	char line[512], model[256] = "unknown";
+	struct utsname u;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+
+		if (!strncmp(line, "model name", 10) && colon) {
+			snprintf(model, sizeof(model), "%s", colon + 2);
+			model[strcspn(model, "\n")] = '\0';
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	json_object_object_add(m, "cpu", json_object_new_string(model));
+	json_object_object_add(m, "cpus", json_object_new_int64(sysconf(_SC_NPROCESSORS_ONLN)));
+	json_object_object_add(m, "kernel", json_object_new_string(uname(&u) ? "unknown" :
+								      u.release));
+	return m;
+}
+
+static struct json_object *samples_json(const double *v, int n)
+{
+	struct json_object *a = json_object_new_array();
+	int i;
+
+	for (i = 0; v && i < n; i++)
+		json_object_array_add(a, json_object_new_double(v[i]));
+	return a;
+}
+
 static void print_table(const struct bench_ctx *ctx)
 {
 	int i;
@@ -64,7 +123,7 @@ static void print_table(const struct bench_ctx *ctx)
 /* The table's columns as a JSON array (json-c), one object per result. */
 static void print_json(const struct bench_ctx *ctx)
 {
-	struct json_object *a = json_object_new_array();
+	struct json_object *a = json_object_new_array(), *machine = machine_json();
 	int i;
 
 	for (i = 0; i < ctx->nr_results; i++) {
@@ -78,8 +137,13 @@ static void print_json(const struct bench_ctx *ctx)
 		json_object_object_add(o, "baseline_is", json_object_new_string(r->baseline_name));
 		json_object_object_add(o, "ratio", json_object_new_double(r->value / r->baseline));
 		json_object_object_add(o, "target", json_object_new_string(r->target));
+		json_object_object_add(o, "samples", samples_json(r->samples, r->nr_samples));
+		json_object_object_add(o, "baseline_samples",
+				       samples_json(r->baseline_samples, r->nr_samples));
+		json_object_object_add(o, "machine", json_object_get(machine));
 		json_object_array_add(a, o);
 	}
+	json_object_put(machine);
 	printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY |
 						       JSON_C_TO_STRING_SPACED |
 						       JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -97,7 +161,7 @@ int bench_run(const struct bench_opts *opts)
 		{ "migrate", bench_migrate },
 		{ "hmm", bench_hmm },
 	};
-	struct bench_result results[64];
+	struct bench_result results[64] = { 0 };
 	struct bench_ctx ctx = {
 		.opts = opts, .runs = opts->runs, .results = results, .max_results = 64,
 	};
@@ -112,5 +176,9 @@ int bench_run(const struct bench_opts *opts)
 		print_json(&ctx);
 	else
 		print_table(&ctx);
+	for (s = 0; s < (size_t)ctx.nr_results; s++) {
+		free(results[s].samples);
+		free(results[s].baseline_samples);
+	}
 	return 0;
 }

@@ -17,6 +17,9 @@ struct bench_result {
 	double baseline;
 	const char *baseline_name;
 	const char *target;	/* the goal, in words */
+	double *samples;	/* each run's value and baseline (bench_samples()); or NULL */
+	double *baseline_samples;
+	int nr_samples;
 };
 
 /*
@@ -44,6 +47,12 @@ struct bench_ctx {
 
 void bench_add(struct bench_ctx *ctx, const char *name, double value, const char *unit,
 	       double baseline, const char *baseline_name, const char *target);
+
+/*
+ * Attaches each run's value (@values) and baseline (@baselines, or NULL for
+ * a constant one), ctx->runs of each, to the result added last, for --json.
+ */
+void bench_samples(struct bench_ctx *ctx, const double *values, const double *baselines);
 
 double bench_now_ns(void);
 double bench_median(double *v, int n);

@@ -130,8 +130,10 @@ void bench_hmm(struct bench_ctx *ctx)
 	bench_add(ctx, "hmm_range_fault, 256 MiB present", bench_median(fault, ctx->runs),
 		  "Mpages/s", bench_median(scan, ctx->runs), "one bare PAGEMAP_SCAN",
 		  ">= 0.5 (at most 2x the time)");
+	bench_samples(ctx, fault, scan);
 	bench_add(ctx, "device READ 256 MiB, mirrored", bench_median(rd, ctx->runs), "GiB/s",
 		  bench_median(cpy, ctx->runs), "memcpy 256 MiB", ">= 0.5");
+	bench_samples(ctx, rd, cpy);
 out_remove:
 	uhmm_mmu_interval_notifier_remove(&sub);
 out_unmap:

@@ -123,8 +123,10 @@ static void bench_lookup(struct bench_ctx *ctx)
 	bench_add(ctx, "get_dev_pagemap+put (64 pgmaps)", bench_median(t_uhmm, ctx->runs),
 		  "ns/op", bench_median(t_array, ctx->runs), "array[pfn >> 9] read",
 		  "ratio <= 4");
+	bench_samples(ctx, t_uhmm, t_array);
 	bench_add(ctx, "pfn_to_page (64 pgmaps)", bench_median(t_page, ctx->runs), "ns/op",
 		  bench_median(t_array, ctx->runs), "array[pfn >> 9] read", "(information)");
+	bench_samples(ctx, t_page, t_array);
 
 	for (n = 0; n < NR_PGMAPS; n++)
 		unmap_private(&pgmaps[n], res[n]);
@@ -171,6 +173,7 @@ static void bench_memremap_big(struct bench_ctx *ctx)
 	bench_add(ctx, "memremap_pages 16 GiB", bench_median(t_map, ctx->runs), "ms",
 		  bench_median(t_memset, ctx->runs), "memset of its metadata bytes, fresh",
 		  "ratio <= 2");
+	bench_samples(ctx, t_map, t_memset);
 	free(t_map);
 	free(t_memset);
 }

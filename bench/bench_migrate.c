@@ -85,6 +85,34 @@ static void touch_pages(volatile char *p, unsigned long len)
 		(void)p[i];
 }
 
+/* Percentiles of one run's faults, each timed on its own. */
+struct fault_pct {
+	double p50, p99;
+};
+
+/*
+ * Touches FAULT_PAGES pages, timing each touch (a fault each); returns the
+ * mean in ns, and the run's p50 and p99 in *@pct.
+ */
+static double timed_faults(volatile char *p, struct fault_pct *pct)
+{
+	static double lat[FAULT_PAGES];
+	double sum = 0;
+	unsigned long i;
+
+	for (i = 0; i < FAULT_PAGES; i++) {
+		double t0 = bench_now_ns();
+
+		(void)p[i * PAGE];
+		lat[i] = bench_now_ns() - t0;
+		sum += lat[i];
+	}
+	bench_median(lat, FAULT_PAGES);		/* sorts */
+	pct->p50 = lat[FAULT_PAGES / 2];
+	pct->p99 = lat[FAULT_PAGES * 99 / 100];
+	return sum / FAULT_PAGES;
+}
+
 /* --- baseline: a bare userfaultfd round trip ------------------------------- */
 
 struct bare_uffd {
@@ -120,13 +148,13 @@ static void *bare_handler(void *arg)
 }
 
 /* ns per fault, or a negative errno */
-static double bare_uffd_fault_ns(void)
+static double bare_uffd_fault_ns(struct fault_pct *pct)
 {
 	struct uffdio_api api = { .api = UFFD_API };
 	struct bare_uffd b;
 	struct uffdio_register reg;
 	pthread_t thread;
-	double t0, t;
+	double t;
 	char *buf;
 
 	b.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
@@ -143,9 +171,7 @@ static double bare_uffd_fault_ns(void)
 	if (ioctl(b.uffd, UFFDIO_REGISTER, &reg))
 		return -errno;
 	pthread_create(&thread, NULL, bare_handler, &b);
-	t0 = bench_now_ns();
-	touch_pages(buf, FAULT_PAGES * PAGE);
-	t = (bench_now_ns() - t0) / FAULT_PAGES;
+	t = timed_faults(buf, pct);
 	close(b.stop[1]);
 	pthread_join(thread, NULL);
 	close(b.stop[0]);
@@ -208,18 +234,16 @@ static double sigbus_fault_ns(void)
 
 /* --- uhmm ---------------------------------------------------------------- */
 
-static double uhmm_fault_ns(struct bench_dmirror *d)
+static double uhmm_fault_ns(struct bench_dmirror *d, struct fault_pct *pct)
 {
 	char *buf = bench_map(FAULT_PAGES * PAGE);
-	double t0, t;
+	double t;
 
 	memset(buf, 2, FAULT_PAGES * PAGE);
 	uhmm_set_fault_around_bytes(PAGE);
 	if (bench_dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, FAULT_PAGES * PAGE))
 		return -1;
-	t0 = bench_now_ns();
-	touch_pages(buf, FAULT_PAGES * PAGE);
-	t = (bench_now_ns() - t0) / FAULT_PAGES;
+	t = timed_faults(buf, pct);
 	munmap(buf, FAULT_PAGES * PAGE);
 	return t;
 }
@@ -302,6 +326,8 @@ void bench_migrate(struct bench_ctx *ctx)
 	double *adaptive = calloc(ctx->runs, sizeof(double));
 	double *rnd = calloc(ctx->runs, sizeof(double)), *rnd4k = calloc(ctx->runs, sizeof(double));
 	double *pp = calloc(ctx->runs, sizeof(double)), *pp_pin = calloc(ctx->runs, sizeof(double));
+	double *f50 = calloc(ctx->runs, sizeof(double)), *f99 = calloc(ctx->runs, sizeof(double));
+	double *b50 = calloc(ctx->runs, sizeof(double)), *b99 = calloc(ctx->runs, sizeof(double));
 	struct uhmm_migrate_policy policy = { .size = sizeof(policy) }, pinning;
 	char *a, *b, *buf;
 	struct bench_dmirror d;
@@ -325,11 +351,16 @@ void bench_migrate(struct bench_ctx *ctx)
 	buf = bench_map(BIG);
 	memset(buf, 5, BIG);
 	for (i = 0; i < ctx->runs; i++) {
+		struct fault_pct fp, bp;
 		double t0;
 
-		bare[i] = bare_uffd_fault_ns();
+		bare[i] = bare_uffd_fault_ns(&bp);
 		sigbus[i] = sigbus_fault_ns();
-		fault[i] = uhmm_fault_ns(&d);
+		fault[i] = uhmm_fault_ns(&d, &fp);
+		b50[i] = bp.p50;
+		b99[i] = bp.p99;
+		f50[i] = fp.p50;
+		f99[i] = fp.p99;
 		cpy[i] = bench_memcpy_gib_s(b, a, BIG);
 
 		t0 = bench_now_ns();
@@ -372,28 +403,43 @@ void bench_migrate(struct bench_ctx *ctx)
 	bench_add(ctx, "cpu fault back, 4 KiB page", bench_median(fault, ctx->runs), "ns",
 		  bench_median(bare, ctx->runs), "bare uffd fault, UFFDIO_COPY, handler",
 		  "<= 1.5");
+	bench_samples(ctx, fault, bare);
+	bench_add(ctx, "cpu fault back, p50", bench_median(f50, ctx->runs), "ns",
+		  bench_median(b50, ctx->runs), "bare uffd fault, handler, p50", "information");
+	bench_samples(ctx, f50, b50);
+	bench_add(ctx, "cpu fault back, p99", bench_median(f99, ctx->runs), "ns",
+		  bench_median(b99, ctx->runs), "bare uffd fault, handler, p99", "information");
+	bench_samples(ctx, f99, b99);
 	bench_add(ctx, "bare uffd fault, SIGBUS in-thread", bench_median(sigbus, ctx->runs), "ns",
 		  bench_median(bare, ctx->runs), "bare uffd fault, UFFDIO_COPY, handler",
 		  "information");
+	bench_samples(ctx, sigbus, bare);
 	{
 		double base = bench_median(cpy, ctx->runs);
 
 		bench_add(ctx, "sequential touch, adaptive window", bench_median(adaptive, ctx->runs),
 			  "GiB/s", base, "memcpy 256 MiB", ">= 0.5");
+		bench_samples(ctx, adaptive, cpy);
 		bench_add(ctx, "sequential touch, fault-around 64K", bench_median(touch, ctx->runs),
 			  "GiB/s", base, "memcpy 256 MiB", "information");
+		bench_samples(ctx, touch, cpy);
 		bench_add(ctx, "sequential touch, fault-around 2M", bench_median(touch2m, ctx->runs),
 			  "GiB/s", base, "memcpy 256 MiB", "information");
+		bench_samples(ctx, touch2m, cpy);
 		bench_add(ctx, "random touch, adaptive window", bench_median(rnd, ctx->runs), "ns",
 			  bench_median(rnd4k, ctx->runs), "random touch, fixed 4 KiB window",
 			  "<= 1.1");
+		bench_samples(ctx, rnd, rnd4k);
 		bench_add(ctx, "ping-pong 64 KiB, thrash pinning", bench_median(pp_pin, ctx->runs),
 			  "us/round", bench_median(pp, ctx->runs), "ping-pong 64 KiB, no pinning",
 			  "information");
+		bench_samples(ctx, pp_pin, pp);
 		bench_add(ctx, "migrate 256 MiB to device", bench_median(to_dev, ctx->runs), "GiB/s",
 			  base, "memcpy 256 MiB", ">= 0.7");
+		bench_samples(ctx, to_dev, cpy);
 		bench_add(ctx, "migrate 256 MiB to system", bench_median(to_ram, ctx->runs), "GiB/s",
 			  base, "memcpy 256 MiB", ">= 0.7");
+		bench_samples(ctx, to_ram, cpy);
 	}
 out_unmap:
 	munmap(a, BIG);
@@ -413,4 +459,8 @@ out:
 	free(rnd4k);
 	free(pp);
 	free(pp_pin);
+	free(f50);
+	free(f99);
+	free(b50);
+	free(b99);
 }

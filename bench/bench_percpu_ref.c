@@ -88,6 +88,7 @@ void bench_percpu_ref(struct bench_ctx *ctx)
 			  "percpu_ref get+put, 2 threads", bench_median(t_ref, ctx->runs), "ns/op",
 			  bench_median(t_atomic, ctx->runs), "shared atomic inc+dec, same threads",
 			  nthreads == 1 ? "ratio <= 1.5" : "ratio <= 0.25");
+		bench_samples(ctx, t_ref, t_atomic);
 	}
 	uhmm_percpu_ref_kill(&ref);
 	uhmm_percpu_ref_exit(&ref);

@@ -261,6 +261,15 @@ TEST(bench_json_has_the_promised_fields)
 	/* As the text form: what the baseline is and the target. */
 	ASSERT_NONNULL(jstr(r, "baseline_is"));
 	ASSERT_NONNULL(jstr(r, "target"));
+	/* Each run's value and baseline, and what they were measured on. */
+	ASSERT_EQ(json_object_array_length(jget(r, "samples")), 1);
+	ASSERT_EQ(json_object_array_length(jget(r, "baseline_samples")), 1);
+	ASSERT_TRUE(json_object_get_double(json_object_array_get_idx(jget(r, "samples"), 0)) ==
+		    json_object_get_double(jget(r, "value")));
+	ASSERT_NONNULL(jstr(jget(r, "machine"), "cpu"));
+	ASSERT_NONNULL(jstr(jget(r, "machine"), "kernel"));
+	ASSERT_EQ(json_object_get_int64(jget(jget(r, "machine"), "cpus")),
+		  sysconf(_SC_NPROCESSORS_ONLN));
 	json_object_put(a);
 	ASSERT_EQ(run("bench --runs 0"), 2);
 	ASSERT_EQ(run("nosuchcommand"), 2);
