@@ -6,6 +6,7 @@
  * filled by hmm_range_fault() and emptied by invalidations.  Each test runs
  * in its own process.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -525,6 +526,100 @@ TEST(mirror_bad_input)
 	ASSERT_EQ(api.ioctl(fd, HMM_DMIRROR_SNAPSHOT, &cmd), 0);
 	ASSERT_EQ(((unsigned char *)b->mirror)[0], HMM_DMIRROR_PROT_ERROR);
 	hmm_buffer_free(b);
+}
+
+static dmirror_mmap_fn dmirror_mmap(void)
+{
+	dmirror_mmap_fn fn = (dmirror_mmap_fn)uhmm_symbol_get("dmirror_mmap");
+
+	ASSERT_NONNULL(fn);
+	return fn;
+}
+
+/*
+ * The kernel's hmm_mixedmap: a private mapping of the device itself holds
+ * its zeroed pages from the start, mapped read-only until written, so a
+ * snapshot that faults nothing sees READ; written, a page is the
+ * process's own copy, and the device's mirror sees it writable.
+ */
+TEST(mixedmap)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	struct hmm_buffer *b = anon_buffer(4);
+	unsigned char *m;
+	unsigned long i;
+	int *p;
+
+	munmap(b->ptr, b->size);
+	b->ptr = dmirror_mmap()(fd, NULL, b->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
+	ASSERT_TRUE(b->ptr != MAP_FAILED);
+	m = snapshot(&api, fd, b, 4);
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(m[i], HMM_DMIRROR_PROT_READ);
+	p = b->ptr;
+	for (i = 0; i < 4 * HMM_PAGE / sizeof(int); i++)
+		ASSERT_EQ(p[i], 0);
+	p[HMM_PAGE / sizeof(int)] = 42;		/* page 1 */
+	m = snapshot(&api, fd, b, 4);
+	ASSERT_EQ(m[0], HMM_DMIRROR_PROT_READ);
+	ASSERT_EQ(m[1], HMM_DMIRROR_PROT_WRITE);
+	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_READ, b, 4), 0);
+	ASSERT_EQ(((int *)b->mirror)[HMM_PAGE / sizeof(int)], 42);
+	ASSERT_EQ(((int *)b->mirror)[0], 0);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* A shared mapping of the device: its pages, writable, and what the CPU writes the device reads. */
+TEST(mixedmap_shared)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 1);
+	struct hmm_buffer *b = anon_buffer(3);
+	unsigned char *m;
+
+	munmap(b->ptr, b->size);
+	b->ptr = dmirror_mmap()(fd, NULL, b->size, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	ASSERT_TRUE(b->ptr != MAP_FAILED);
+	m = snapshot(&api, fd, b, 3);
+	ASSERT_EQ(m[0], HMM_DMIRROR_PROT_WRITE);
+	ASSERT_EQ(m[2], HMM_DMIRROR_PROT_WRITE);
+	fill(b, 3, 11);
+	device_read_ok(&api, fd, b, 3, 11);
+	/* A read-only shared mapping is read-only to the device too. */
+	ASSERT_EQ(munmap(b->ptr, b->size), 0);
+	b->ptr = dmirror_mmap()(fd, NULL, b->size, PROT_READ, MAP_SHARED, 0);
+	ASSERT_TRUE(b->ptr != MAP_FAILED);
+	m = snapshot(&api, fd, b, 3);
+	ASSERT_EQ(m[1], HMM_DMIRROR_PROT_READ);
+	hmm_buffer_free(b);
+	api.close(fd);
+}
+
+/* mmap of the device refuses what mmap(2) of the kernel's device refuses. */
+TEST(mixedmap_bad_input)
+{
+	int fd;
+	struct dmirror_api api = setup(&fd, 0);
+	dmirror_mmap_fn map = dmirror_mmap();
+
+	errno = 0;
+	ASSERT_TRUE(map(77, NULL, HMM_PAGE, PROT_READ, MAP_PRIVATE, 0) == MAP_FAILED);
+	ASSERT_EQ(errno, EBADF);
+	ASSERT_TRUE(map(fd, NULL, 0, PROT_READ, MAP_PRIVATE, 0) == MAP_FAILED);
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_TRUE(map(fd, NULL, HMM_PAGE, PROT_READ, MAP_PRIVATE, 100) == MAP_FAILED);
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_TRUE(map(fd, NULL, HMM_PAGE, PROT_READ, MAP_PRIVATE | MAP_SHARED, 0) == MAP_FAILED);
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_TRUE(map(fd, NULL, HMM_PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, 0) ==
+		    MAP_FAILED);
+	ASSERT_EQ(errno, EINVAL);
+	ASSERT_TRUE(map(fd, (void *)0x1234, HMM_PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED, 0) ==
+		    MAP_FAILED);
+	ASSERT_EQ(errno, EINVAL);	/* mmap()'s own answer */
+	api.close(fd);
 }
 
 /* The kernel's hmm_exclusive: the device holds the pages; a CPU access takes them back. */

@@ -1405,6 +1405,61 @@ int dmirror_close(int fd)
 }
 EXPORT_SYMBOL_GPL(dmirror_close);
 
+/*
+ * mmap() of the device, as the kernel's dmirror_fops_mmap() offers it: every
+ * page of the mapping is a zeroed system page of the device's own, present
+ * from the start (the kernel inserts them into a mixed map).  Here they are
+ * the pages of an anonymous memfd: shared, or copy-on-write in a private
+ * mapping, so that a private mapping's pages read as the kernel's do, mapped
+ * read-only until written.  Returns the mapping, or MAP_FAILED with errno set
+ * (EBADF, EINVAL, ENOMEM, or what mmap() says).
+ */
+void *dmirror_mmap(int fd, void *addr, size_t len, int prot, int flags, off_t off);
+void *dmirror_mmap(int fd, void *addr, size_t len, int prot, int flags, off_t off)
+{
+	struct dmirror *dmirror = handle_get(fd);
+	int type = flags & (MAP_SHARED | MAP_PRIVATE), memfd, err;
+	void *p;
+
+	if (!dmirror) {
+		errno = EBADF;
+		return MAP_FAILED;
+	}
+	handle_put(dmirror);
+	if (!len || off < 0 || off & (UHMM_PAGE_SIZE - 1) || (type != MAP_SHARED &&
+							     type != MAP_PRIVATE) ||
+	    (flags & MAP_ANONYMOUS)) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	memfd = memfd_create("dmirror", MFD_CLOEXEC);
+	if (memfd < 0)
+		return MAP_FAILED;
+	if (ftruncate(memfd, (off_t)len)) {
+		err = errno;
+		close(memfd);
+		errno = err;
+		return MAP_FAILED;
+	}
+	p = mmap(addr, len, prot, flags, memfd, 0);
+	err = errno;
+	close(memfd);
+	if (p == MAP_FAILED) {
+		errno = err;
+		return MAP_FAILED;
+	}
+	if ((prot & PROT_READ) &&
+	    madvise(p, len, type == MAP_SHARED && (prot & PROT_WRITE) ? MADV_POPULATE_WRITE :
+									 MADV_POPULATE_READ)) {
+		err = errno;
+		munmap(p, len);
+		errno = err == EFAULT || err == EINVAL ? ENOMEM : err;
+		return MAP_FAILED;
+	}
+	return p;
+}
+EXPORT_SYMBOL_GPL(dmirror_mmap);
+
 static int dmirror_command(struct dmirror *dmirror, unsigned long request,
 			   struct hmm_dmirror_cmd *ucmd)
 {

@@ -9,11 +9,15 @@
  *	int fd = open(0);
  *	struct hmm_dmirror_cmd cmd = { .addr = ..., .ptr = ..., .npages = n };
  *	int ret = ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, &cmd);	// 0 or -errno
+ *
+ * and dmirror_mmap() for mmap(2) of the device, dmirror_close() for close(2).
  */
 #ifndef UHMM_HMM_DMIRROR_H
 #define UHMM_HMM_DMIRROR_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/ioctl.h>
 
 /**
@@ -71,6 +75,17 @@ typedef int (*dmirror_open_fn)(int index);
 typedef int (*dmirror_close_fn)(int fd);
 /* Run @request on @cmd: 0 or a negative errno, as the kernel's ioctl returns. */
 typedef int (*dmirror_ioctl_fn)(int fd, unsigned long request, struct hmm_dmirror_cmd *cmd);
+
+/*
+ * mmap() of the device (the kernel's /dev/hmm_dmirrorN can be mapped): every
+ * page a zeroed page of the device's own, present from the start, shared or
+ * copy-on-write as @flags say (MAP_SHARED or MAP_PRIVATE, not MAP_ANONYMOUS);
+ * @off must be page-aligned and is otherwise ignored, as the kernel's device
+ * ignores it.  Returns the mapping, or MAP_FAILED with errno set (EBADF,
+ * EINVAL, ENOMEM, or mmap()'s).  munmap() unmaps it.
+ */
+typedef void *(*dmirror_mmap_fn)(int fd, void *addr, size_t len, int prot, int flags,
+				 off_t off);
 
 /*
  * A uhmm addition for fault-injection tests: make the @nth next device page

@@ -123,9 +123,14 @@ static unsigned long cpu_entry(const struct hmm_walk *w, uint64_t categories)
 	if (!(categories & PAGE_IS_PRESENT))
 		return 0;
 	v = UHMM_HMM_PFN_VALID;
+	/*
+	 * A file's page in a private mapping is mapped read-only until a write
+	 * copies it (the kernel's hmm_range_fault() reports the pte as it is).
+	 */
 	if (categories & PAGE_IS_PFNZERO)
 		v |= UHMM_ZERO_PFN;
-	else if (w->vma.flags & UHMM_VM_WRITE)
+	else if ((w->vma.flags & UHMM_VM_WRITE) &&
+		 ((w->vma.flags & UHMM_VM_SHARED) || !(categories & PAGE_IS_FILE)))
 		v |= UHMM_HMM_PFN_WRITE;
 	if (w->vma.page_size > UHMM_PAGE_SIZE)
 		v |= (unsigned long)(__builtin_ctzl(w->vma.page_size) - UHMM_PAGE_SHIFT)
@@ -187,6 +192,8 @@ static int walk_mapping(struct hmm_walk *w, unsigned long *addrp, unsigned long 
 	unsigned long addr = *addrp, scan = addr, fault_start = 0;
 	size_t p = 0;
 	int fault_kind = 0, ret = 0;
+	/* Asked only where it matters: the kernel looks up each page for it. */
+	bool private_file = (w->vma.flags & (UHMM_VM_FILE | UHMM_VM_SHARED)) == UHMM_VM_FILE;
 
 	w->nr_ptes = 0;
 	w->oom = false;
@@ -200,7 +207,7 @@ static int walk_mapping(struct hmm_walk *w, unsigned long *addrp, unsigned long 
 		struct pagemap_scan_arg arg = {
 			.size = sizeof(arg), .start = scan, .end = end,
 			.vec = (uintptr_t)vec, .vec_len = SCAN_VEC,
-			.return_mask = SCAN_CATEGORIES,
+			.return_mask = SCAN_CATEGORIES | (private_file ? PAGE_IS_FILE : 0),
 		};
 		long n = pagemap_scan(&arg), r;
 

@@ -237,6 +237,7 @@ struct pagemap_scan_arg {
 	uint64_t category_anyof_mask;
 	uint64_t return_mask;
 };
+#define PAGE_IS_FILE		(1 << 2)
 #define PAGE_IS_PRESENT		(1 << 3)
 #define PAGE_IS_SWAPPED		(1 << 4)
 #define PAGE_IS_PFNZERO		(1 << 5)
