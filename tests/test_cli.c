@@ -130,14 +130,19 @@ TEST(modinfo_json_is_valid_for_any_bytes)
 }
 
 /* A copy of a module with its ELF type changed to a relocatable object. */
-#define RELOCATABLE "/tmp/uhmm-test-cli-relocatable.o"
+/* Per process: two suites may run at once (a plain and a sanitizer build). */
+static char relocatable[64];
 
 static void write_relocatable(void)
 {
 	static char buf[1 << 20];
-	FILE *in = fopen(MOD("gpl_ok"), "rb"), *o = fopen(RELOCATABLE, "wb");
+	FILE *in, *o;
 	size_t n;
 
+	snprintf(relocatable, sizeof(relocatable), "/tmp/uhmm-test-cli-relocatable-%d.o",
+		 (int)getpid());
+	in = fopen(MOD("gpl_ok"), "rb");
+	o = fopen(relocatable, "wb");
 	ASSERT_TRUE(in && o);
 	n = fread(buf, 1, sizeof(buf), in);
 	ASSERT_GT(n, 64);
@@ -150,13 +155,16 @@ static void write_relocatable(void)
 
 TEST(modinfo_refuses_what_is_not_a_module)
 {
+	char args[128];
+
 	write_relocatable();
 	ASSERT_EQ(run("modinfo " UHMM_TOOL), 1);	/* an ELF file, but not a module */
 	ASSERT_TRUE(has("not a uhmm module (no .modinfo section)"));
 	ASSERT_TRUE(has("Exec format error"));
-	ASSERT_EQ(run("modinfo " RELOCATABLE), 1);
+	snprintf(args, sizeof(args), "modinfo %s", relocatable);
+	ASSERT_EQ(run(args), 1);
 	ASSERT_TRUE(has("Invalid ELF header type: 1 != 3"));
-	unlink(RELOCATABLE);
+	unlink(relocatable);
 	ASSERT_EQ(run("modinfo /nonexistent.so"), 1);
 	ASSERT_TRUE(has("No such file or directory"));
 	ASSERT_EQ(run("modinfo"), 2);
