@@ -106,6 +106,8 @@ static const struct column columns[] = {
 	COL("TORAM/s", "pages_to_ram_per_s", pages_to_ram, PER_SECOND),
 	COL("EVICT/s", "pages_evicted_per_s", pages_evicted, PER_SECOND),
 	COL("RETRY/s", "fault_retries_per_s", fault_retries, PER_SECOND),
+	COL("PREF/s", "pages_prefetched_per_s", pages_prefetched, PER_SECOND),
+	COL("THRASH", "thrash_events", thrash_events, IN_INTERVAL),
 	COL("ERRORS", "fault_errors", fault_errors, IN_INTERVAL),
 	COL("SIGBUS", "fault_sigbus", fault_sigbus, IN_INTERVAL),
 	COL("STALLS", "fault_stalls", fault_stalls, IN_INTERVAL),
