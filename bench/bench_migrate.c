@@ -304,6 +304,55 @@ static double ping_pong_us(struct bench_dmirror *d, char *buf)
 	return (bench_now_ns() - t0) / PING_PONG_ROUNDS / 1000;
 }
 
+/* --- several faulting threads ------------------------------------------------ */
+
+struct toucher {
+	char *buf;
+	pthread_barrier_t *start;
+};
+
+static void *toucher_thread(void *arg)
+{
+	struct toucher *t = arg;
+
+	pthread_barrier_wait(t->start);
+	touch_pages(t->buf, FAULT_PAGES * PAGE);
+	return NULL;
+}
+
+/*
+ * Faults per µs with @n threads (1 or 2) each touching FAULT_PAGES pages of
+ * its own in device memory, one page per fault; -1 if a migration failed.
+ */
+static double fault_rate(struct bench_dmirror *d, int n)
+{
+	struct toucher t[2];
+	pthread_barrier_t start;
+	pthread_t thread[2];
+	char *buf = bench_map(2 * FAULT_PAGES * PAGE);
+	double t0, t1;
+	int i, ret;
+
+	memset(buf, 6, 2 * FAULT_PAGES * PAGE);
+	uhmm_set_fault_around_bytes(PAGE);
+	ret = bench_dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, 2 * FAULT_PAGES * PAGE);
+	pthread_barrier_init(&start, NULL, n + 1);
+	for (i = 0; !ret && i < n; i++) {
+		t[i].buf = buf + i * FAULT_PAGES * PAGE;
+		t[i].start = &start;
+		pthread_create(&thread[i], NULL, toucher_thread, &t[i]);
+	}
+	t0 = bench_now_ns();
+	if (!ret)
+		pthread_barrier_wait(&start);
+	for (i = 0; !ret && i < n; i++)
+		pthread_join(thread[i], NULL);
+	t1 = bench_now_ns();
+	pthread_barrier_destroy(&start);
+	munmap(buf, 2 * FAULT_PAGES * PAGE);
+	return ret ? -1 : n * FAULT_PAGES / ((t1 - t0) / 1000);
+}
+
 double bench_gib_s(unsigned long bytes, double ns)
 {
 	return bytes / ns * 1e9 / (1UL << 30);
@@ -328,6 +377,7 @@ void bench_migrate(struct bench_ctx *ctx)
 	double *pp = calloc(ctx->runs, sizeof(double)), *pp_pin = calloc(ctx->runs, sizeof(double));
 	double *f50 = calloc(ctx->runs, sizeof(double)), *f99 = calloc(ctx->runs, sizeof(double));
 	double *b50 = calloc(ctx->runs, sizeof(double)), *b99 = calloc(ctx->runs, sizeof(double));
+	double *rate1 = calloc(ctx->runs, sizeof(double)), *rate2 = calloc(ctx->runs, sizeof(double));
 	struct uhmm_migrate_policy policy = { .size = sizeof(policy) }, pinning;
 	char *a, *b, *buf;
 	struct bench_dmirror d;
@@ -361,6 +411,8 @@ void bench_migrate(struct bench_ctx *ctx)
 		b99[i] = bp.p99;
 		f50[i] = fp.p50;
 		f99[i] = fp.p99;
+		rate1[i] = fault_rate(&d, 1);
+		rate2[i] = fault_rate(&d, 2);
 		cpy[i] = bench_memcpy_gib_s(b, a, BIG);
 
 		t0 = bench_now_ns();
@@ -394,7 +446,8 @@ void bench_migrate(struct bench_ctx *ctx)
 		t0 = bench_now_ns();
 		touch_pages(buf, BIG);
 		touch2m[i] = bench_gib_s(BIG, bench_now_ns() - t0);
-		if (ret || fault[i] < 0 || bare[i] < 0 || rnd[i] < 0 || rnd4k[i] < 0) {
+		if (ret || fault[i] < 0 || bare[i] < 0 || rnd[i] < 0 || rnd4k[i] < 0 ||
+		    rate1[i] < 0 || rate2[i] < 0) {
 			fprintf(stderr, "uhmm bench: migrate: a migration failed\n");
 			goto out_unmap;
 		}
@@ -410,6 +463,10 @@ void bench_migrate(struct bench_ctx *ctx)
 	bench_add(ctx, "cpu fault back, p99", bench_median(f99, ctx->runs), "ns",
 		  bench_median(b99, ctx->runs), "bare uffd fault, handler, p99", "information");
 	bench_samples(ctx, f99, b99);
+	bench_add(ctx, "cpu faults, 2 threads, disjoint", bench_median(rate2, ctx->runs),
+		  "faults/us", bench_median(rate1, ctx->runs), "the same, 1 thread",
+		  ">= 1.6 (in-thread mode)");
+	bench_samples(ctx, rate2, rate1);
 	bench_add(ctx, "bare uffd fault, SIGBUS in-thread", bench_median(sigbus, ctx->runs), "ns",
 		  bench_median(bare, ctx->runs), "bare uffd fault, UFFDIO_COPY, handler",
 		  "information");
@@ -463,4 +520,6 @@ out:
 	free(f99);
 	free(b50);
 	free(b99);
+	free(rate1);
+	free(rate2);
 }
