@@ -304,6 +304,30 @@ static double ping_pong_us(struct bench_dmirror *d, char *buf)
 	return (bench_now_ns() - t0) / PING_PONG_ROUNDS / 1000;
 }
 
+/* --- cost against size ------------------------------------------------------ */
+
+#define NR_SCALES	2
+static const unsigned long scale_bytes[NR_SCALES] = { 16UL << 20, 1UL << 30 };
+static const char *const scale_name[NR_SCALES] = { "16 MiB", "1 GiB" };
+
+/* GiB/s of migrating @buf (@len bytes) to the device, touching it all back, and to and fro. */
+static int scale_run(struct bench_dmirror *d, char *buf, unsigned long len, double *to_dev,
+		     double *touch, double *to_ram)
+{
+	double t0 = bench_now_ns();
+	int ret = bench_dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, len);
+
+	*to_dev = bench_gib_s(len, bench_now_ns() - t0);
+	t0 = bench_now_ns();
+	touch_pages(buf, len);
+	*touch = bench_gib_s(len, bench_now_ns() - t0);
+	ret |= bench_dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, len);
+	t0 = bench_now_ns();
+	ret |= bench_dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_SYS, buf, len);
+	*to_ram = bench_gib_s(len, bench_now_ns() - t0);
+	return ret;
+}
+
 /* --- several faulting threads ------------------------------------------------ */
 
 struct toucher {
@@ -378,6 +402,9 @@ void bench_migrate(struct bench_ctx *ctx)
 	double *f50 = calloc(ctx->runs, sizeof(double)), *f99 = calloc(ctx->runs, sizeof(double));
 	double *b50 = calloc(ctx->runs, sizeof(double)), *b99 = calloc(ctx->runs, sizeof(double));
 	double *rate1 = calloc(ctx->runs, sizeof(double)), *rate2 = calloc(ctx->runs, sizeof(double));
+	double *sc_dev[NR_SCALES], *sc_touch[NR_SCALES], *sc_ram[NR_SCALES];
+	char *sc_buf[NR_SCALES];
+	int k;
 	struct uhmm_migrate_policy policy = { .size = sizeof(policy) }, pinning;
 	char *a, *b, *buf;
 	struct bench_dmirror d;
@@ -394,6 +421,13 @@ void bench_migrate(struct bench_ctx *ctx)
 	pinning.thrash_threshold = 3;
 	pinning.thrash_lapse_us = 500;
 	pinning.thrash_pin_ms = 300;		/* NVIDIA UVM's defaults */
+	for (k = 0; k < NR_SCALES; k++) {
+		sc_dev[k] = calloc(ctx->runs, sizeof(double));
+		sc_touch[k] = calloc(ctx->runs, sizeof(double));
+		sc_ram[k] = calloc(ctx->runs, sizeof(double));
+		sc_buf[k] = bench_map(scale_bytes[k]);
+		memset(sc_buf[k], 7, scale_bytes[k]);
+	}
 	a = bench_map(BIG);
 	b = bench_map(BIG);
 	memset(a, 3, BIG);
@@ -427,6 +461,9 @@ void bench_migrate(struct bench_ctx *ctx)
 		t0 = bench_now_ns();
 		touch_pages(buf, BIG);
 		adaptive[i] = bench_gib_s(BIG, bench_now_ns() - t0);
+		for (k = 0; k < NR_SCALES; k++)
+			ret |= scale_run(&d, sc_buf[k], scale_bytes[k], &sc_dev[k][i],
+					 &sc_touch[k][i], &sc_ram[k][i]);
 		rnd[i] = random_touch_ns(&d, buf);
 		pp[i] = ping_pong_us(&d, buf);
 		uhmm_set_migrate_policy(&pinning);
@@ -497,8 +534,31 @@ void bench_migrate(struct bench_ctx *ctx)
 		bench_add(ctx, "migrate 256 MiB to system", bench_median(to_ram, ctx->runs), "GiB/s",
 			  base, "memcpy 256 MiB", ">= 0.7");
 		bench_samples(ctx, to_ram, cpy);
+		/* Cost linear in size: each size against the 256 MiB rows above. */
+		for (k = 0; k < NR_SCALES; k++) {
+			static char names[NR_SCALES][3][64];
+
+			snprintf(names[k][0], 64, "migrate to device, %s", scale_name[k]);
+			snprintf(names[k][1], 64, "sequential touch, %s", scale_name[k]);
+			snprintf(names[k][2], 64, "migrate to system, %s", scale_name[k]);
+			bench_add(ctx, names[k][0], bench_median(sc_dev[k], ctx->runs), "GiB/s",
+				  bench_median(to_dev, ctx->runs), "the same, 256 MiB", "0.8 .. 1.2");
+			bench_samples(ctx, sc_dev[k], to_dev);
+			bench_add(ctx, names[k][1], bench_median(sc_touch[k], ctx->runs), "GiB/s",
+				  bench_median(adaptive, ctx->runs), "the same, 256 MiB", "0.8 .. 1.2");
+			bench_samples(ctx, sc_touch[k], adaptive);
+			bench_add(ctx, names[k][2], bench_median(sc_ram[k], ctx->runs), "GiB/s",
+				  bench_median(to_ram, ctx->runs), "the same, 256 MiB", "0.8 .. 1.2");
+			bench_samples(ctx, sc_ram[k], to_ram);
+		}
 	}
 out_unmap:
+	for (k = 0; k < NR_SCALES; k++) {
+		munmap(sc_buf[k], scale_bytes[k]);
+		free(sc_dev[k]);
+		free(sc_touch[k]);
+		free(sc_ram[k]);
+	}
 	munmap(a, BIG);
 	munmap(b, BIG);
 	munmap(buf, BIG);
