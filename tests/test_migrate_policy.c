@@ -133,9 +133,8 @@ TEST(policy_defaults_and_bad_input)
 	ASSERT_EQ(uhmm_get_migrate_policy(NULL), -EINVAL);
 }
 
-/* Migrates all of @b to device @fd, then reads it in address order, checking every word. */
-static struct uhmm_mm_stats scan(struct dmirror_api *api, int fd, struct hmm_buffer *b,
-				 int seed)
+/* Fills all of @b with @seed and migrates it to device @fd; the counters start again. */
+static void on_device(struct dmirror_api *api, int fd, struct hmm_buffer *b, int seed)
 {
 	unsigned long npages = b->size / HMM_PAGE;
 
@@ -143,7 +142,14 @@ static struct uhmm_mm_stats scan(struct dmirror_api *api, int fd, struct hmm_buf
 	ASSERT_EQ(hmm_dmirror_cmd(api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, npages), 0);
 	ASSERT_EQ(b->cpages, npages);
 	uhmm_mm_reset_stats();
-	check(b->ptr, npages, seed);
+}
+
+/* on_device(), then a read of all of @b in address order, checking every word. */
+static struct uhmm_mm_stats scan(struct dmirror_api *api, int fd, struct hmm_buffer *b,
+				 int seed)
+{
+	on_device(api, fd, b, seed);
+	check(b->ptr, b->size / HMM_PAGE, seed);
 	return mm_stats();
 }
 
@@ -188,10 +194,7 @@ TEST(random_faults_keep_the_window_small)
 	const int *words = b->ptr;
 	struct uhmm_mm_stats s;
 
-	fill(b, npages, 5);
-	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, npages), 0);
-	ASSERT_EQ(b->cpages, npages);
-	uhmm_mm_reset_stats();
+	on_device(&api, fd, b, 5);
 	/* Every 32nd page, in an order that jumps about (97 is prime to n). */
 	for (i = 0; i < n; i++) {
 		unsigned long page = (i * 97 % n) * 32;
@@ -224,9 +227,7 @@ TEST(dense_faults_bring_the_rest_of_the_block)
 	struct uhmm_mm_stats s;
 	unsigned long i, w;
 
-	fill(b, BLOCK_PAGES, 6);
-	ASSERT_EQ(hmm_dmirror_cmd(&api, fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, BLOCK_PAGES), 0);
-	uhmm_mm_reset_stats();
+	on_device(&api, fd, b, 6);
 	for (i = 0; i < BLOCK_PAGES; i += 2) {
 		w = i * HMM_PAGE / sizeof(int);
 		ASSERT_EQ(words[w], (int)w + 6);
