@@ -137,6 +137,13 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
 /* --- a staged frame goes back into the mapping ------------------------------ */
 
 /*
+ * The address this thread last put a page at with mm_install_staged().  The
+ * ioctl that did it (UFFDIO_MOVE or _COPY, without DONTWAKE) woke every
+ * thread waiting there, so the fault that asked for it need not wake them.
+ */
+static __thread unsigned long installed_at;
+
+/*
  * Puts the frame of staging page @page at the address @find(@arg) gives
  * for the entry that holds its place (a migration entry, an exclusive
  * entry), and clears the entry.  pt_lock held.  While the kernel has an
@@ -150,13 +157,6 @@ void mm_remap_range(unsigned long from, unsigned long to, unsigned long len)
  * mprotect() made it unlike the staging area (it was copied).
  * Returns the entry's address, or 0 if @find found no entry.
  */
-/*
- * The address this thread last put a page at with mm_install_staged().  The
- * ioctl that did it (UFFDIO_MOVE or _COPY, without DONTWAKE) woke every
- * thread waiting there, so the fault that asked for it need not wake them.
- */
-static __thread unsigned long installed_at;
-
 unsigned long mm_install_staged(struct uhmm_page *page, unsigned long (*find)(void *arg),
 				void *arg)
 {
