@@ -157,6 +157,7 @@ static double bare_uffd_fault_ns(struct fault_pct *pct)
 	double t;
 	char *buf;
 
+	*pct = (struct fault_pct){ -1, -1 };	/* what an error leaves */
 	b.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (b.uffd < 0 || ioctl(b.uffd, UFFDIO_API, &api))
 		return -errno;
@@ -239,6 +240,7 @@ static double uhmm_fault_ns(struct bench_dmirror *d, struct fault_pct *pct)
 	char *buf = bench_map(FAULT_PAGES * PAGE);
 	double t;
 
+	*pct = (struct fault_pct){ -1, -1 };	/* what an error leaves */
 	memset(buf, 2, FAULT_PAGES * PAGE);
 	uhmm_set_fault_around_bytes(PAGE);
 	if (bench_dmirror_cmd(d, HMM_DMIRROR_MIGRATE_TO_DEV, buf, FAULT_PAGES * PAGE))
