@@ -646,6 +646,14 @@ static void child_touches_device_memory(void)
  * Another thread is inside a dmirror command at each fork(); the child then
  * touches pages in device memory, and its fault engine frees device pages,
  * which takes the driver's locks.  The child must not inherit them held.
+ *
+ * Under gcc 12's ASan this can block about once in a hundred loaded runs,
+ * and not in uhmm: that libasan takes no lock around fork(), so a child
+ * forked while the reader is inside ASan's allocator inherits the
+ * allocator's size-class mutex held.  The child's restarted engine thread
+ * then waits in __sanitizer::FutexWait on it, still in ASan's thread
+ * start-up, and the child's kthread_run() waits for that thread.  Without
+ * ASan, glibc's malloc is fork-safe and this does not happen.
  */
 TEST(fork_while_a_command_runs)
 {
