@@ -618,20 +618,79 @@ TEST(fault_on_a_migrating_page_is_retried_and_counted)
 
 #define BUSY_PAGES	2048UL
 
+/*
+ * Under AddressSanitizer the reader is parked at each fork() instead of
+ * being anywhere in its loop: gcc 12's libasan takes no lock of its
+ * allocator around fork(), so a child forked while the reader was inside
+ * ASan's malloc() inherits that size class's mutex held.  The child's
+ * restarted fault-engine thread then waits on it in __sanitizer::FutexWait,
+ * still in ASan's thread start-up, and the child's kthread_run() waits for
+ * that thread: about once in a hundred loaded runs.  glibc's malloc is
+ * fork-safe, so the plain and TSan builds fork with the command in flight.
+ * tests/stress/fork.c parks its threads the same way.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define PARK_AT_FORK	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PARK_AT_FORK	1
+#endif
+#endif
+#ifndef PARK_AT_FORK
+#define PARK_AT_FORK	0
+#endif
+
 struct busy {
 	struct dmirror_api api;
 	int fd;
 	struct hmm_buffer *b;
+	int started;	/* atomic: past the thread's start-up, which allocates too */
 	int stop;	/* atomic */
 };
+
+/* Read-held by the reader around each command; write-held across fork() under ASan. */
+static pthread_rwlock_t busy_park;
+
+static void busy_park_hold(void)
+{
+	pthread_rwlock_wrlock(&busy_park);
+}
+
+static void busy_park_release(void)
+{
+	pthread_rwlock_unlock(&busy_park);
+}
+
+static void busy_park_init(void)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	/* fork() must not wait behind a stream of commands. */
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&busy_park, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	/* Registered last, so its prepare runs first: before uhmm's and dmirror's. */
+	if (PARK_AT_FORK)
+		ASSERT_EQ(pthread_atfork(busy_park_hold, busy_park_release, busy_park_release), 0);
+}
 
 static void *busy_reader(void *arg)
 {
 	struct busy *s = arg;
 
-	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED))
-		if (hmm_dmirror_cmd(&s->api, s->fd, HMM_DMIRROR_READ, s->b, BUSY_PAGES))
+	__atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
+		int ret;
+
+		if (PARK_AT_FORK)
+			pthread_rwlock_rdlock(&busy_park);
+		ret = hmm_dmirror_cmd(&s->api, s->fd, HMM_DMIRROR_READ, s->b, BUSY_PAGES);
+		if (PARK_AT_FORK)
+			pthread_rwlock_unlock(&busy_park);
+		if (ret)
 			HARNESS_FAIL("READ failed");
+	}
 	return NULL;
 }
 
@@ -643,21 +702,14 @@ static void child_touches_device_memory(void)
 }
 
 /*
- * Another thread is inside a dmirror command at each fork(); the child then
- * touches pages in device memory, and its fault engine frees device pages,
- * which takes the driver's locks.  The child must not inherit them held.
- *
- * Under gcc 12's ASan this can block about once in a hundred loaded runs,
- * and not in uhmm: that libasan takes no lock around fork(), so a child
- * forked while the reader is inside ASan's allocator inherits the
- * allocator's size-class mutex held.  The child's restarted engine thread
- * then waits in __sanitizer::FutexWait on it, still in ASan's thread
- * start-up, and the child's kthread_run() waits for that thread.  Without
- * ASan, glibc's malloc is fork-safe and this does not happen.
+ * Another thread is inside a dmirror command at each fork() (parked between
+ * two commands under ASan, see PARK_AT_FORK); the child then touches pages
+ * in device memory, and its fault engine frees device pages, which takes the
+ * driver's locks.  The child must not inherit them held.
  */
 TEST(fork_while_a_command_runs)
 {
-	struct busy s;
+	struct busy s = { 0 };
 	pthread_t t;
 	int i;
 
@@ -665,7 +717,10 @@ TEST(fork_while_a_command_runs)
 	s.b = anon_buffer(BUSY_PAGES);
 	fill(s.b, BUSY_PAGES, 2);
 	fork_victim = anon_buffer(REMAP_PAGES);
+	busy_park_init();
 	ASSERT_EQ(pthread_create(&t, NULL, busy_reader, &s), 0);
+	while (!__atomic_load_n(&s.started, __ATOMIC_ACQUIRE))
+		usleep(1000);
 	for (i = 0; i < 20; i++) {
 		fill(fork_victim, REMAP_PAGES, 13);
 		ASSERT_EQ(hmm_dmirror_cmd(&s.api, s.fd, HMM_DMIRROR_MIGRATE_TO_DEV, fork_victim,
