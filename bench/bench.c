@@ -150,17 +150,30 @@ static void print_json(const struct bench_ctx *ctx)
 	json_object_put(a);
 }
 
+static const struct {
+	const char *name;
+	void (*fn)(struct bench_ctx *ctx);
+} suites[] = {
+	{ "memremap", bench_memremap },
+	{ "percpu_ref", bench_percpu_ref },
+	{ "migrate", bench_migrate },
+	{ "hmm", bench_hmm },
+};
+
+#define NR_SUITES	(sizeof(suites) / sizeof(suites[0]))
+
+const char *bench_suite_name(size_t i)
+{
+	return i < NR_SUITES ? suites[i].name : NULL;
+}
+
+static bool selected(const struct bench_opts *opts, size_t s)
+{
+	return !opts->filter || strstr(suites[s].name, opts->filter);
+}
+
 int bench_run(const struct bench_opts *opts)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(struct bench_ctx *ctx);
-	} suites[] = {
-		{ "memremap", bench_memremap },
-		{ "percpu_ref", bench_percpu_ref },
-		{ "migrate", bench_migrate },
-		{ "hmm", bench_hmm },
-	};
 	struct bench_result results[64] = { 0 };
 	struct bench_ctx ctx = {
 		.opts = opts, .runs = opts->runs, .results = results, .max_results = 64,
@@ -169,8 +182,12 @@ int bench_run(const struct bench_opts *opts)
 
 	if (opts->runs < 1 || opts->runs > 1000 || !opts->find_module)
 		return -EINVAL;
-	for (s = 0; s < sizeof(suites) / sizeof(suites[0]); s++)
-		if (!opts->filter || strstr(suites[s].name, opts->filter))
+	for (s = 0; s < NR_SUITES && !selected(opts, s); s++)
+		;
+	if (s == NR_SUITES)
+		return -ENOENT;
+	for (s = 0; s < NR_SUITES; s++)
+		if (selected(opts, s))
 			suites[s].fn(&ctx);
 	if (opts->json)
 		print_json(&ctx);

@@ -34,8 +34,14 @@ struct bench_opts {
 	int (*find_module)(const char *name, char *path, size_t len);
 };
 
-/* Run the benchmarks and print a table or JSON on stdout; 0 or -EINVAL. */
+/*
+ * Run the benchmarks and print a table or JSON on stdout: 0, -EINVAL for
+ * bad options, or -ENOENT when the filter matches no suite.
+ */
 int bench_run(const struct bench_opts *opts);
+
+/* The @i-th suite's name, from 0; NULL past the last. */
+const char *bench_suite_name(size_t i);
 
 struct bench_ctx {
 	const struct bench_opts *opts;

@@ -318,6 +318,9 @@ TEST(version_help_and_usage_errors)
 	ASSERT_TRUE(has("uhmm bench: option '--runs' needs an argument"));
 	ASSERT_EQ(run("bench --bogus"), 2);
 	ASSERT_TRUE(has("uhmm bench: unknown option '--bogus'"));
+	ASSERT_EQ(run("bench --runs 1 --filter nosuch"), 2);
+	ASSERT_TRUE(has("uhmm bench: no suite matches 'nosuch'; the suites are: memremap, "
+			"percpu_ref, migrate, hmm"));
 	ASSERT_EQ(run("modinfo"), 2);
 	ASSERT_TRUE(has("uhmm modinfo: no FILE given"));
 	ASSERT_EQ(run("modinfo " MOD("gpl_ok") " " MOD("gpl_ok")), 2);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* `uhmm bench`: parse the options and run bench/'s benchmarks. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 
@@ -16,7 +17,8 @@ int cmd_bench(int argc, char **argv)
 	};
 	struct bench_opts opts = { .runs = 5, .find_module = find_module_file };
 	long runs;
-	int c;
+	size_t i;
+	int c, ret;
 
 	while ((c = parse_options(argc, argv, "bench", "jr:f:", longopts)) != -1) {
 		switch (c) {
@@ -40,5 +42,13 @@ int cmd_bench(int argc, char **argv)
 		fprintf(stderr, "uhmm bench: unexpected argument '%s'\n", argv[optind]);
 		return usage_error("bench");
 	}
-	return bench_run(&opts) ? 1 : 0;
+	ret = bench_run(&opts);
+	if (ret == -ENOENT) {
+		fprintf(stderr, "uhmm bench: no suite matches '%s'; the suites are", opts.filter);
+		for (i = 0; bench_suite_name(i); i++)
+			fprintf(stderr, "%s %s", i ? "," : ":", bench_suite_name(i));
+		fprintf(stderr, "\n");
+		return 2;
+	}
+	return ret ? 1 : 0;
 }
