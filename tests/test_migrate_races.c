@@ -20,6 +20,7 @@
 
 #include "dmirror_helpers.h"
 #include "far_mmap.h"
+#include "fork_park.h"
 
 static double now_s(void)
 {
@@ -618,28 +619,6 @@ TEST(fault_on_a_migrating_page_is_retried_and_counted)
 
 #define BUSY_PAGES	2048UL
 
-/*
- * Under AddressSanitizer the reader is parked at each fork() instead of
- * being anywhere in its loop: gcc 12's libasan takes no lock of its
- * allocator around fork(), so a child forked while the reader was inside
- * ASan's malloc() inherits that size class's mutex held.  The child's
- * restarted fault-engine thread then waits on it in __sanitizer::FutexWait,
- * still in ASan's thread start-up, and the child's kthread_run() waits for
- * that thread: about once in a hundred loaded runs.  glibc's malloc is
- * fork-safe, so the plain and TSan builds fork with the command in flight.
- * tests/stress/fork.c parks its threads the same way.
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define PARK_AT_FORK	1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PARK_AT_FORK	1
-#endif
-#endif
-#ifndef PARK_AT_FORK
-#define PARK_AT_FORK	0
-#endif
-
 struct busy {
 	struct dmirror_api api;
 	int fd;
@@ -648,7 +627,7 @@ struct busy {
 	int stop;	/* atomic */
 };
 
-/* Read-held by the reader around each command; write-held across fork() under ASan. */
+/* Under ASan (fork_park.h) the reader read-holds it per command; fork() write-holds it. */
 static pthread_rwlock_t busy_park;
 
 static void busy_park_hold(void)
@@ -661,18 +640,9 @@ static void busy_park_release(void)
 	pthread_rwlock_unlock(&busy_park);
 }
 
-static void busy_park_init(void)
+static void busy_park_reinit(void)
 {
-	pthread_rwlockattr_t attr;
-
-	pthread_rwlockattr_init(&attr);
-	/* fork() must not wait behind a stream of commands. */
-	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&busy_park, &attr);
-	pthread_rwlockattr_destroy(&attr);
-	/* Registered last, so its prepare runs first: before uhmm's and dmirror's. */
-	if (PARK_AT_FORK)
-		ASSERT_EQ(pthread_atfork(busy_park_hold, busy_park_release, busy_park_release), 0);
+	fork_park_init(&busy_park);
 }
 
 static void *busy_reader(void *arg)
@@ -703,7 +673,7 @@ static void child_touches_device_memory(void)
 
 /*
  * Another thread is inside a dmirror command at each fork() (parked between
- * two commands under ASan, see PARK_AT_FORK); the child then touches pages
+ * two commands under ASan: fork_park.h); the child then touches pages
  * in device memory, and its fault engine frees device pages, which takes the
  * driver's locks.  The child must not inherit them held.
  */
@@ -717,7 +687,10 @@ TEST(fork_while_a_command_runs)
 	s.b = anon_buffer(BUSY_PAGES);
 	fill(s.b, BUSY_PAGES, 2);
 	fork_victim = anon_buffer(REMAP_PAGES);
-	busy_park_init();
+	fork_park_init(&busy_park);
+	/* Registered last, so its prepare runs first: before uhmm's and dmirror's. */
+	if (PARK_AT_FORK)
+		ASSERT_EQ(pthread_atfork(busy_park_hold, busy_park_release, busy_park_reinit), 0);
 	ASSERT_EQ(pthread_create(&t, NULL, busy_reader, &s), 0);
 	while (!__atomic_load_n(&s.started, __ATOMIC_ACQUIRE))
 		usleep(1000);

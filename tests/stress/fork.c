@@ -12,10 +12,8 @@
  * parent kills a child that outlives it by far and fails.
  *
  * Under AddressSanitizer the owners and migrators are parked at each fork()
- * instead: this libasan (gcc 12's) takes none of its allocator's locks
- * around fork(), so a lock another thread held at that instant stays held
- * in the child, and the child's first malloc() of that size class waits
- * forever.  The plain and TSan builds fork with all of it in flight.
+ * instead (tests/fork_park.h says why).  The plain and TSan builds fork
+ * with all of it in flight.
  *
  *	stress-fork [-t SECONDS] [-j OWNERS] [-s SEED] [-w WATCHDOG] [-o nochildmigrate]
  */
@@ -28,6 +26,7 @@
 
 #include <uhmm/uhmm.h>
 
+#include "../fork_park.h"
 #include "pages.h"
 
 #define NPAGES		4096UL		/* 16 MiB */
@@ -53,32 +52,11 @@ static unsigned long nr_forks;	/* atomic */
 
 static uint64_t checks, writes, to_dev, to_sys;	/* atomic */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define PARK_AT_FORK	1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PARK_AT_FORK	1
-#endif
-#endif
-#ifndef PARK_AT_FORK
-#define PARK_AT_FORK	0
-#endif
-
 /* Read-held by owners and migrators around each step; fork() write-holds it under ASan. */
 static pthread_rwlock_t park_lock;
 static unsigned long nr_started;	/* atomic: threads past their start-up */
 static __thread bool started;
 
-static void park_lock_init(void)
-{
-	pthread_rwlockattr_t attr;
-
-	pthread_rwlockattr_init(&attr);
-	/* The forking thread must not wait behind a stream of steps. */
-	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&park_lock, &attr);
-	pthread_rwlockattr_destroy(&attr);
-}
 
 static void step_begin(void)
 {
@@ -277,7 +255,7 @@ int main(int argc, char **argv)
 	int dev;
 
 	stress_init(argc, argv, "fork", 2);
-	park_lock_init();
+	fork_park_init(&park_lock);
 	if (PARK_AT_FORK)
 		stress_note(false, "ASan build: owners and migrators are parked at each fork()");
 	if (stress_opts.threads > STRESS_MAX_THREADS - 8)
