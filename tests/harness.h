@@ -159,7 +159,10 @@ static void harness_line(struct harness_stream *s, struct harness_result *res)
 		snprintf(res->report, sizeof(res->report), "%.255s", s->line);
 		res->report[strcspn(res->report, "\n")] = '\0';
 	}
-	fputs(s->line, s->out);
+	/* The test's stderr becomes TAP comments, in place before its ok / not ok. */
+	if (s->out != stdout && s->line[0] != '#')
+		fputs("# ", stdout);
+	fputs(s->line, stdout);
 }
 
 /* Read what is there; false at end of file. */
@@ -208,8 +211,9 @@ static unsigned int harness_leftover_s(void)
 
 /*
  * Run one test in a child.  Its stdout and stderr come through pipes, to
- * find a skip reason and sanitizer reports; stderr stays stderr, so TAP
- * readers see the same stdout as before.
+ * find a skip reason and sanitizer reports, and both go on to stdout, its
+ * stderr as TAP comments ("# "), so that a failure's reason stands just
+ * above its "not ok" line (meson test keeps a program's stderr apart).
  */
 static int harness_run(struct harness_test *t, char *reason, size_t reason_len)
 {
@@ -276,8 +280,8 @@ static int harness_run(struct harness_test *t, char *reason, size_t reason_len)
 			exited = true;
 		if (exited && !ready && ++idle_s >= harness_leftover_s()) {
 			kill(-pid, SIGKILL);
-			fprintf(stderr, "#   the test exited, but processes it started still held "
-				"its output %u s later: killed them\n", idle_s);
+			printf("#   the test exited, but processes it started still held "
+		       "its output %u s later: killed them\n", idle_s);
 			leftover = true;
 			break;
 		}
@@ -291,7 +295,7 @@ static int harness_run(struct harness_test *t, char *reason, size_t reason_len)
 	harness_current = 0;
 
 	if (res.report[0]) {
-		fprintf(stderr, "#   sanitizer report: %s\n", res.report);
+		printf("#   sanitizer report: %s\n", res.report);
 		return 1;
 	}
 	if (leftover)
@@ -299,8 +303,8 @@ static int harness_run(struct harness_test *t, char *reason, size_t reason_len)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == HARNESS_SKIP_EXIT)
 		return HARNESS_SKIP_EXIT;
 	if (WIFSIGNALED(status))
-		fprintf(stderr, "#   killed by signal %d%s\n", WTERMSIG(status),
-			WTERMSIG(status) == SIGALRM ? " (time limit)" : "");
+		printf("#   killed by signal %d%s\n", WTERMSIG(status),
+		       WTERMSIG(status) == SIGALRM ? " (time limit)" : "");
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
